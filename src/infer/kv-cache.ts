@@ -1,0 +1,43 @@
+/**
+ * Key/value cache for one sequence and one layer: rows of `kWidth` / `vWidth` floats (heads × dims), grown by
+ * doubling. Attention reads the first `length` rows.
+ */
+export class LayerKVCache {
+  k: Float32Array;
+  v: Float32Array;
+  length = 0;
+
+  constructor(readonly kWidth: number, readonly vWidth: number, capacity = 64) {
+    this.k = new Float32Array(capacity * kWidth);
+    this.v = new Float32Array(capacity * vWidth);
+  }
+
+  append(k: Float32Array, v: Float32Array, rows: number): void {
+    const need = this.length + rows;
+    if (need * this.kWidth > this.k.length) {
+      let cap = this.k.length / this.kWidth;
+      while (cap < need) cap *= 2;
+      const nk = new Float32Array(cap * this.kWidth);
+      nk.set(this.k.subarray(0, this.length * this.kWidth));
+      const nv = new Float32Array(cap * this.vWidth);
+      nv.set(this.v.subarray(0, this.length * this.vWidth));
+      this.k = nk;
+      this.v = nv;
+    }
+    this.k.set(k.subarray(0, rows * this.kWidth), this.length * this.kWidth);
+    this.v.set(v.subarray(0, rows * this.vWidth), this.length * this.vWidth);
+    this.length = need;
+  }
+}
+
+/** Cache for a batch of sequences: [layer][sequence]. */
+export class KVCache {
+  readonly layers: LayerKVCache[][];
+  constructor(widths: ReadonlyArray<{ k: number; v: number }>, batch: number) {
+    this.layers = widths.map((w) => Array.from({ length: batch }, () => new LayerKVCache(w.k, w.v)));
+  }
+  /** Tokens already cached (same for every sequence of the batch). */
+  get length(): number {
+    return this.layers[0]?.[0]?.length ?? 0;
+  }
+}

@@ -1,0 +1,12 @@
+/** STUB — to be implemented. */
+import type { Router, Routing, RouterSpec } from './router.js';
+
+export class GroupLimitedGreedyRouter implements Router {
+  readonly name = 'group-limited-greedy';
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  constructor(readonly numExperts: number, readonly topK: number, ..._rest: unknown[]) {}
+  route(_logits: Float32Array, _T: number): Routing {
+    throw new Error('group-limited-greedy router not implemented yet');
+  }
+}
+export type _Spec = RouterSpec;
