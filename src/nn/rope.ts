@@ -2,6 +2,7 @@
  * Rotary embedding frequency tables from a config's `rope_parameters` (HF `rope_type`: default, linear, yarn).
  */
 import { applyRope } from '../backend/cpu/rope.js';
+import { bf16ToF32, f32ToBf16 } from '../tensor/dtype.js';
 
 export interface RopeSpec {
   type: 'default' | 'linear' | 'yarn';
@@ -17,6 +18,11 @@ export interface RopeSpec {
   mscaleAllDim?: number;
   attentionFactor?: number;
   truncate?: boolean;
+  /**
+   * Precision of the inverse-frequency table. transformers keeps `inv_freq` as a floating buffer, so a model cast
+   * to bfloat16 (config `dtype: bfloat16`) rounds it to bf16; matching the reference needs the same rounding.
+   */
+  freqDtype?: 'f32' | 'bf16';
 }
 
 export interface RopeTable {
@@ -43,6 +49,7 @@ export function ropeSpecFromConfig(cfg: Record<string, unknown>, dim: number, in
     mscaleAllDim: num('mscale_all_dim'),
     attentionFactor: num('attention_factor'),
     truncate: p['truncate'] === undefined ? true : Boolean(p['truncate']),
+    freqDtype: (cfg['dtype'] ?? cfg['torch_dtype']) === 'bfloat16' ? 'bf16' : 'f32',
   };
 }
 
@@ -83,6 +90,7 @@ export function ropeTable(spec: RopeSpec, maxPositions: number): RopeTable {
       invFreq[i] = inter * (1 - extraFactor) + extra * extraFactor;
     }
   }
+  if (spec.freqDtype === 'bf16') for (let i = 0; i < half; i++) invFreq[i] = bf16ToF32(f32ToBf16(invFreq[i]!));
   return { invFreq, attentionScale, interleaved: spec.interleaved };
 }
 
