@@ -22,6 +22,32 @@ export interface TensorInfo {
 /** Largest header we accept; real checkpoints stay far below this. */
 export const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 
+/**
+ * Make text safe for a one-line error message: control characters (newlines included, e.g. from JSON.parse
+ * messages that quote the input, or from hostile tensor names) are escaped and very long text is cut.
+ */
+export function oneLine(text: string, max = 600): string {
+  // eslint-disable-next-line no-control-regex
+  const s = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => (c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
+/** A JSON value for an error message, cut short. */
+function show(v: unknown): string {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = undefined;
+  }
+  s ??= String(v);
+  return s.length > 80 ? `${s.slice(0, 80)}…` : s;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 export class SafetensorsFile {
   readonly tensors: ReadonlyMap<string, TensorInfo>;
   readonly metadata: Readonly<Record<string, string>>;
@@ -38,7 +64,7 @@ export class SafetensorsFile {
 
   info(name: string): TensorInfo {
     const t = this.tensors.get(name);
-    if (!t) throw new SafetensorsError(`${this.label}: no tensor named ${name}`);
+    if (!t) throw new SafetensorsError(oneLine(`${this.label}: no tensor named ${name}`));
     return t;
   }
 
@@ -46,14 +72,15 @@ export class SafetensorsFile {
   bytes(name: string): Uint8Array {
     const t = this.info(name);
     const buf = new Uint8Array(new ArrayBuffer(Math.ceil(t.byteLength / 8) * 8), 0, t.byteLength);
+    if (t.byteLength === 0) return buf;
     return this.source.read(t.offset, t.byteLength, buf);
   }
 
   /** Read a tensor into a caller-provided destination (e.g. a view in the WASM heap). */
   readInto(name: string, dst: Uint8Array): void {
     const t = this.info(name);
-    if (dst.length !== t.byteLength) throw new SafetensorsError(`${this.label}: ${name} has ${t.byteLength} bytes, destination ${dst.length}`);
-    this.source.read(t.offset, t.byteLength, dst);
+    if (dst.length !== t.byteLength) throw new SafetensorsError(oneLine(`${this.label}: ${name} has ${t.byteLength} bytes, destination ${dst.length}`));
+    if (t.byteLength > 0) this.source.read(t.offset, t.byteLength, dst);
   }
 
   close(): void {
@@ -62,64 +89,89 @@ export class SafetensorsFile {
 }
 
 function fail(src: ByteSource, msg: string): never {
-  throw new SafetensorsError(`${src.label}: ${msg}`);
+  throw new SafetensorsError(oneLine(`${src.label}: ${msg}`));
+}
+
+/** A tensor name as it appears in messages (quoted only when it has odd characters; long names cut). */
+function nm(name: string): string {
+  const s = /^[\w.:/\-[\]]+$/.test(name) ? name : JSON.stringify(name);
+  return s.length > 120 ? `${s.slice(0, 120)}…` : s;
 }
 
 function parseHeader(src: ByteSource): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
-  if (src.size < 8) fail(src, `file is ${src.size} bytes, too short for a safetensors header`);
+  const size = src.size;
+  if (!Number.isSafeInteger(size) || size < 0) fail(src, `source reports an invalid size ${size}`);
+  if (size < 8) fail(src, `file is ${size} bytes, too short for a safetensors header`);
   const lenBytes = src.read(0, 8);
   const dv = new DataView(lenBytes.buffer, lenBytes.byteOffset, 8);
   const hi = dv.getUint32(4, true);
   const lo = dv.getUint32(0, true);
-  const n = hi * 2 ** 32 + lo;
-  if (hi !== 0 || n > MAX_HEADER_BYTES) fail(src, `header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  if (hi !== 0 || lo > MAX_HEADER_BYTES) fail(src, `header length ${dv.getBigUint64(0, true)} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  const n = lo;
   if (n < 2) fail(src, `header length ${n} is too small`);
-  if (8 + n > src.size) fail(src, `header length ${n} runs past the end of the file (${src.size} bytes): truncated?`);
+  if (n > size - 8) fail(src, `header length ${n} runs past the end of the file (${size} bytes): truncated?`);
+  let text: string;
+  try {
+    // ignoreBOM: keep a byte-order mark so JSON.parse rejects it rather than silently skipping it.
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(src.read(8, n));
+  } catch {
+    fail(src, 'header is not valid UTF-8');
+  }
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(src.read(8, n)));
+    json = JSON.parse(text);
   } catch (e) {
-    fail(src, `header is not valid UTF-8 JSON (${(e as Error).message})`);
+    fail(src, `header is not valid JSON (${e instanceof Error ? e.message : String(e)})`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) fail(src, 'header is not a JSON object');
+  if (!isPlainObject(json)) fail(src, `header is not a JSON object`);
   const dataStart = 8 + n;
-  const dataSize = src.size - dataStart;
+  const dataSize = size - dataStart;
   const tensors = new Map<string, TensorInfo>();
   let metadata: Record<string, string> = {};
-  for (const [name, raw] of Object.entries(json as Record<string, unknown>)) {
+  for (const [name, raw] of Object.entries(json)) {
     if (name === '__metadata__') {
-      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(src, '__metadata__ is not an object');
-      for (const [k, v] of Object.entries(raw)) if (typeof v !== 'string') fail(src, `__metadata__.${k} is not a string`);
-      metadata = raw as Record<string, string>;
+      if (!isPlainObject(raw)) fail(src, `__metadata__ is not an object of strings (got ${show(raw)})`);
+      const md: Record<string, string> = Object.create(null) as Record<string, string>;
+      for (const [k, v] of Object.entries(raw)) {
+        if (typeof v !== 'string') fail(src, `__metadata__ entry ${nm(k)} is not a string (got ${show(v)})`);
+        md[k] = v;
+      }
+      metadata = md;
       continue;
     }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) fail(src, `entry ${name} is not an object`);
-    const e = raw as Record<string, unknown>;
-    const dtype = e['dtype'];
-    if (typeof dtype !== 'string' || !(dtype in SAFETENSORS_DTYPE_BYTES)) fail(src, `tensor ${name} has unknown dtype ${JSON.stringify(dtype)}`);
-    const shape = e['shape'];
-    if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) fail(src, `tensor ${name} has an invalid shape ${JSON.stringify(shape)}`);
-    const offs = e['data_offsets'];
+    if (!isPlainObject(raw)) fail(src, `entry ${nm(name)} is not an object (got ${show(raw)})`);
+    const dtype = raw['dtype'];
+    if (typeof dtype !== 'string' || !Object.hasOwn(SAFETENSORS_DTYPE_BYTES, dtype)) fail(src, `tensor ${nm(name)} has unknown dtype ${show(dtype)}`);
+    const bpe = SAFETENSORS_DTYPE_BYTES[dtype]!;
+    const shapeRaw = raw['shape'];
+    if (!Array.isArray(shapeRaw) || shapeRaw.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+      fail(src, `tensor ${nm(name)} has an invalid shape ${show(shapeRaw)} (need an array of non-negative integers)`);
+    }
+    const shape = (shapeRaw as number[]).map((d) => d + 0); // + 0 turns -0 into 0
+    const offs = raw['data_offsets'];
     if (!Array.isArray(offs) || offs.length !== 2 || offs.some((d) => !Number.isSafeInteger(d) || d < 0)) {
-      fail(src, `tensor ${name} has invalid data_offsets ${JSON.stringify(offs)}`);
+      fail(src, `tensor ${nm(name)} has invalid data_offsets ${show(offs)} (need [begin, end], non-negative integers)`);
     }
-    const [b, end] = offs as [number, number];
-    if (end < b) fail(src, `tensor ${name} has data_offsets [${b}, ${end}] with end before begin`);
+    const b = (offs[0] as number) + 0;
+    const end = (offs[1] as number) + 0;
+    if (end < b) fail(src, `tensor ${nm(name)} has data_offsets [${b}, ${end}] with end before begin`);
     let count = 1;
-    for (const d of shape as number[]) {
+    for (const d of shape) {
       count *= d;
-      if (!Number.isSafeInteger(count)) fail(src, `tensor ${name} has too many elements`);
+      if (!Number.isSafeInteger(count)) fail(src, `tensor ${nm(name)} has too many elements (shape [${shape.join(', ')}])`);
     }
-    const bytes = count * SAFETENSORS_DTYPE_BYTES[dtype]!;
-    if (end - b !== bytes) fail(src, `tensor ${name} ${dtype}[${(shape as number[]).join(', ')}] needs ${bytes} bytes but data_offsets span ${end - b}`);
-    if (end > dataSize) fail(src, `tensor ${name} ends at byte ${end} of a ${dataSize}-byte data section: truncated or lying header`);
-    tensors.set(name, { name, dtype, shape: shape as number[], offset: dataStart + b, byteLength: bytes });
+    const bytes = count * bpe;
+    if (end - b !== bytes) fail(src, `tensor ${nm(name)} ${dtype}[${shape.join(', ')}] needs ${bytes} bytes but data_offsets [${b}, ${end}] span ${end - b}`);
+    if (end > dataSize) fail(src, `tensor ${nm(name)} data_offsets [${b}, ${end}] run past the ${dataSize}-byte data section: truncated or lying header`);
+    tensors.set(name, { name, dtype, shape, offset: dataStart + b, byteLength: bytes });
   }
   const sorted = [...tensors.values()].filter((t) => t.byteLength > 0).sort((a, b) => a.offset - b.offset);
   for (let i = 1; i < sorted.length; i++) {
     const p = sorted[i - 1]!;
     const c = sorted[i]!;
-    if (c.offset < p.offset + p.byteLength) fail(src, `tensors ${p.name} and ${c.name} overlap`);
+    if (c.offset < p.offset + p.byteLength) {
+      fail(src, `tensors ${nm(p.name)} [${p.offset - dataStart}, ${p.offset - dataStart + p.byteLength}) and ${nm(c.name)} [${c.offset - dataStart}, ${c.offset - dataStart + c.byteLength}) overlap`);
+    }
   }
   return { tensors, metadata };
 }
@@ -133,24 +185,33 @@ export interface TensorToWrite {
 /** Serialise tensors (in the given order) to safetensors bytes. Header padded with spaces to 8-byte alignment. */
 export function encodeSafetensors(tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
-  if (metadata) header['__metadata__'] = metadata;
+  if (metadata) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== 'string') throw new SafetensorsError(oneLine(`cannot write metadata ${nm(k)}: value is not a string`));
+    }
+    header['__metadata__'] = metadata;
+  }
+  const entries = Object.entries(tensors);
   let off = 0;
-  for (const [name, t] of Object.entries(tensors)) {
-    const bpe = SAFETENSORS_DTYPE_BYTES[t.dtype];
-    if (!bpe) throw new SafetensorsError(`cannot write ${name}: unknown dtype ${t.dtype}`);
+  for (const [name, t] of entries) {
+    if (name === '__metadata__') throw new SafetensorsError('cannot write a tensor named __metadata__');
+    if (!Object.hasOwn(SAFETENSORS_DTYPE_BYTES, t.dtype)) throw new SafetensorsError(oneLine(`cannot write ${nm(name)}: unknown dtype ${show(t.dtype)}`));
+    const bpe = SAFETENSORS_DTYPE_BYTES[t.dtype]!;
+    if (t.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new SafetensorsError(oneLine(`cannot write ${nm(name)}: invalid shape ${show(t.shape)}`));
     const bytes = t.shape.reduce((a, b) => a * b, 1) * bpe;
-    if (bytes !== t.data.byteLength) throw new SafetensorsError(`cannot write ${name}: shape needs ${bytes} bytes, data has ${t.data.byteLength}`);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + bytes] };
+    if (bytes !== t.data.byteLength) throw new SafetensorsError(oneLine(`cannot write ${nm(name)}: shape needs ${bytes} bytes, data has ${t.data.byteLength}`));
+    header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [off, off + bytes] };
     off += bytes;
   }
-  let hjson = new TextEncoder().encode(JSON.stringify(header));
+  const json = JSON.stringify(header);
+  let hjson = new TextEncoder().encode(json);
   const pad = (8 - (hjson.length % 8)) % 8;
-  if (pad) hjson = new TextEncoder().encode(JSON.stringify(header) + ' '.repeat(pad));
+  if (pad) hjson = new TextEncoder().encode(json + ' '.repeat(pad));
   const out = new Uint8Array(8 + hjson.length + off);
   new DataView(out.buffer).setBigUint64(0, BigInt(hjson.length), true);
   out.set(hjson, 8);
   let p = 8 + hjson.length;
-  for (const t of Object.values(tensors)) {
+  for (const [, t] of entries) {
     out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), p);
     p += t.data.byteLength;
   }
