@@ -3,8 +3,8 @@
  * in model.safetensors.index.json). Tensors are read lazily by name and converted to Weights.
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { SafetensorsFile, type TensorInfo } from './safetensors.js';
+import { basename, join } from 'node:path';
+import { SafetensorsFile, oneLine, type TensorInfo } from './safetensors.js';
 import { FileSource } from './file-source.js';
 import { UserError } from '../util/errors.js';
 import { bf16ArrayToF32, f16ArrayToF32 } from '../tensor/dtype.js';
@@ -14,19 +14,36 @@ import { shapeStr } from '../tensor/tensor.js';
 
 export type Config = Record<string, unknown>;
 
-export function readConfig(dir: string): Config {
-  if (!existsSync(dir)) throw new UserError(`model folder ${dir} does not exist`);
-  if (!statSync(dir).isDirectory()) throw new UserError(`${dir} is not a folder`);
-  const p = join(dir, 'config.json');
-  if (!existsSync(p)) throw new UserError(`${dir} has no config.json`);
-  let cfg: unknown;
+function checkDir(dir: string): void {
+  if (!existsSync(dir)) throw new UserError(oneLine(`model folder ${dir} does not exist`));
+  if (!statSync(dir).isDirectory()) throw new UserError(oneLine(`${dir} is not a folder`));
+}
+
+function readJson(p: string): unknown {
+  let text: string;
   try {
-    cfg = JSON.parse(readFileSync(p, 'utf8'));
+    text = readFileSync(p, 'utf8');
   } catch (e) {
-    throw new UserError(`${p} is not valid JSON (${(e as Error).message})`);
+    throw new UserError(oneLine(`cannot read ${p}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`));
   }
-  if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw new UserError(`${p} is not a JSON object`);
-  return cfg as Config;
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new UserError(oneLine(`${p} is not valid JSON (${e instanceof Error ? e.message : String(e)})`));
+  }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function readConfig(dir: string): Config {
+  checkDir(dir);
+  const p = join(dir, 'config.json');
+  if (!existsSync(p)) throw new UserError(oneLine(`${dir} has no config.json`));
+  const cfg = readJson(p);
+  if (!isPlainObject(cfg)) throw new UserError(oneLine(`${p} is not a JSON object`));
+  return cfg;
 }
 
 export interface WeightOptions {
@@ -41,26 +58,46 @@ export class Checkpoint {
   private readonly where = new Map<string, SafetensorsFile>();
 
   constructor(readonly dir: string) {
+    checkDir(dir);
     const index = join(dir, 'model.safetensors.index.json');
     let names: string[];
+    /** tensor name → shard file, from the index (checked against the shards' own headers below). */
+    let weightMap: Map<string, string> | undefined;
     if (existsSync(index)) {
-      let idx: { weight_map?: Record<string, string> };
-      try {
-        idx = JSON.parse(readFileSync(index, 'utf8'));
-      } catch (e) {
-        throw new UserError(`${index} is not valid JSON (${(e as Error).message})`);
+      const idx = readJson(index);
+      const wm = isPlainObject(idx) ? idx['weight_map'] : undefined;
+      if (!isPlainObject(wm)) throw new UserError(oneLine(`${index} has no weight_map object`));
+      weightMap = new Map();
+      for (const [t, f] of Object.entries(wm)) {
+        if (typeof f !== 'string' || f === '' || f === '.' || f === '..' || basename(f) !== f || f.includes('\\')) {
+          throw new UserError(oneLine(`${index}: weight_map entry ${t} must name a shard file in the same folder, got ${JSON.stringify(f)}`));
+        }
+        weightMap.set(t, f);
       }
-      if (!idx.weight_map || typeof idx.weight_map !== 'object') throw new UserError(`${index} has no weight_map`);
-      names = [...new Set(Object.values(idx.weight_map))].sort();
+      names = [...new Set(weightMap.values())].sort();
+      for (const n of names) {
+        if (!existsSync(join(dir, n))) throw new UserError(oneLine(`${index} lists shard ${n}, which is not in ${dir}`));
+      }
     } else {
-      names = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.safetensors') && f !== 'io.safetensors' && f !== 'grads.safetensors').sort() : [];
+      names = readdirSync(dir).filter((f) => f.endsWith('.safetensors') && f !== 'io.safetensors' && f !== 'grads.safetensors').sort();
     }
-    if (names.length === 0) throw new UserError(`${dir} has no model .safetensors files`);
+    if (names.length === 0) throw new UserError(oneLine(`${dir} has no model .safetensors files`));
     try {
       for (const n of names) {
         const f = new SafetensorsFile(new FileSource(join(dir, n)));
         this.files.push(f);
-        for (const t of f.tensors.keys()) this.where.set(t, f);
+        for (const t of f.tensors.keys()) {
+          const prev = this.where.get(t);
+          if (prev) throw new UserError(oneLine(`tensor ${t} is in both ${prev.label} and ${f.label}`));
+          this.where.set(t, f);
+        }
+      }
+      if (weightMap) {
+        for (const [t, n] of weightMap) {
+          const f = this.where.get(t);
+          if (!f) throw new UserError(oneLine(`${index} puts tensor ${t} in ${n}, but ${n} has no such tensor`));
+          if (f.label !== join(dir, n)) throw new UserError(oneLine(`${index} puts tensor ${t} in ${n}, but it is in ${basename(f.label)}`));
+        }
       }
     } catch (e) {
       this.close();
@@ -78,7 +115,7 @@ export class Checkpoint {
 
   info(name: string): TensorInfo {
     const f = this.where.get(name);
-    if (!f) throw new UserError(`checkpoint ${this.dir} is missing tensor ${name}`);
+    if (!f) throw new UserError(oneLine(`checkpoint ${this.dir} is missing tensor ${name}`));
     return f.info(name);
   }
 
@@ -86,35 +123,32 @@ export class Checkpoint {
   weight(name: string, opts: WeightOptions = {}): Weight {
     const info = this.info(name);
     if (opts.shape && (opts.shape.length !== info.shape.length || opts.shape.some((d, i) => d !== info.shape[i]))) {
-      throw new UserError(`tensor ${name} has shape ${shapeStr(info.shape)}, expected ${shapeStr(opts.shape)}`);
+      throw new UserError(oneLine(`tensor ${name} has shape ${shapeStr(info.shape)}, expected ${shapeStr(opts.shape)}`));
+    }
+    if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') {
+      throw new UserError(oneLine(`tensor ${name} has dtype ${info.dtype}; weights must be F32, F16 or BF16`));
     }
     const count = info.shape.reduce((a, b) => a * b, 1);
     const f = this.where.get(name)!;
     let dtype: WeightDType;
     let data: Float32Array | Uint16Array;
-    switch (info.dtype) {
-      case 'F32':
+    if (info.dtype === 'F32') {
+      dtype = 'f32';
+      data = allocWeightData('f32', count);
+      f.readInto(name, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    } else {
+      const b = f.bytes(name);
+      const raw = new Uint16Array(b.buffer, b.byteOffset, count);
+      if (info.dtype === 'BF16' && opts.keepBf16) {
+        dtype = 'bf16';
+        data = allocWeightData('bf16', count);
+        data.set(raw);
+      } else {
         dtype = 'f32';
         data = allocWeightData('f32', count);
-        f.readInto(name, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-        break;
-      case 'BF16':
-      case 'F16': {
-        const raw = new Uint16Array(f.bytes(name).buffer, 0, count);
-        if (info.dtype === 'BF16' && opts.keepBf16) {
-          dtype = 'bf16';
-          data = allocWeightData('bf16', count);
-          data.set(raw);
-        } else {
-          dtype = 'f32';
-          data = allocWeightData('f32', count);
-          if (info.dtype === 'F16') f16ArrayToF32(raw, data as Float32Array);
-          else bf16ArrayToF32(raw, data as Float32Array);
-        }
-        break;
+        if (info.dtype === 'F16') f16ArrayToF32(raw, data as Float32Array);
+        else bf16ArrayToF32(raw, data as Float32Array);
       }
-      default:
-        throw new UserError(`tensor ${name} has dtype ${info.dtype}; weights must be F32, F16 or BF16`);
     }
     return { name, dtype, shape: info.shape, data };
   }

@@ -131,12 +131,11 @@ function parseHeader(src: ByteSource): { tensors: Map<string, TensorInfo>; metad
   for (const [name, raw] of Object.entries(json)) {
     if (name === '__metadata__') {
       if (!isPlainObject(raw)) fail(src, `__metadata__ is not an object of strings (got ${show(raw)})`);
-      const md: Record<string, string> = Object.create(null) as Record<string, string>;
       for (const [k, v] of Object.entries(raw)) {
         if (typeof v !== 'string') fail(src, `__metadata__ entry ${nm(k)} is not a string (got ${show(v)})`);
-        md[k] = v;
       }
-      metadata = md;
+      // JSON.parse made this object, so even a "__proto__" key is an ordinary own property.
+      metadata = raw as Record<string, string>;
       continue;
     }
     if (!isPlainObject(raw)) fail(src, `entry ${nm(name)} is not an object (got ${show(raw)})`);

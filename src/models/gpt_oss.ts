@@ -1,8 +1,55 @@
-/** STUB — to be implemented. */
+/**
+ * GPT-OSS (OpenAI, 2025; transformers `modeling_gpt_oss.py`): Llama-style GQA with q/k/v/o biases, a learned
+ * per-head attention sink (an extra softmax logit that carries no value), layers alternating between
+ * sliding-window and full causal attention (`layer_types`), YaRN RoPE in the half-split (rotate_half) layout, and an
+ * MoE in every layer: router = linear with bias → top-k of the logits → softmax over the k chosen; experts stored
+ * fused and transposed (`gate_up_proj` [E, D, 2F] with gate/up interleaved in the last dim, `down_proj` [E, F, D],
+ * plus biases) with the clamped SwiGLU `(clamp(up, ±L) + 1) · g · σ(α g)`, g = min(gate, L).
+ */
+import { ConfigReader, baseSpec, gqaAttention, layerPrefix, range, standardLayer } from './common.js';
 import type { ModelSpec } from './spec.js';
 import type { Config } from '../io/checkpoint.js';
 import { UserError } from '../util/errors.js';
 
-export function gptOssSpec(_cfg: Config, _names: ReadonlySet<string>): ModelSpec {
-  throw new UserError('gpt_oss is not implemented yet');
+export function gptOssSpec(cfg: Config, names: ReadonlySet<string>): ModelSpec {
+  const c = new ConfigReader(cfg, 'gpt_oss');
+  if (names.has(`${layerPrefix(0)}.mlp.experts.gate_up_proj_blocks`)) {
+    throw new UserError('this gpt_oss checkpoint stores its experts in MXFP4 (gate_up_proj_blocks/_scales), which is not supported; dequantize it to bf16 first');
+  }
+  const L = c.int('num_hidden_layers');
+  const window = c.has('sliding_window') ? c.int('sliding_window') : null;
+  // transformers' default when layer_types is absent: sliding on even layers, full on odd ones.
+  const rawTypes = cfg['layer_types'];
+  const layerTypes: string[] = Array.isArray(rawTypes)
+    ? rawTypes.map(String)
+    : range(L).map((i) => ((i + 1) % 2 ? 'sliding_attention' : 'full_attention'));
+  if (layerTypes.length !== L) throw new UserError(`config.json layer_types has ${layerTypes.length} entries for ${L} layers`);
+  const bias = c.bool('attention_bias', true);
+  const alpha = c.num('swiglu_alpha', 1.702);
+  const limit = c.num('swiglu_limit', 7.0);
+  const layers = range(L).map((i) => {
+    const p = `${layerPrefix(i)}.mlp`;
+    const t = layerTypes[i];
+    if (t !== 'sliding_attention' && t !== 'full_attention') throw new UserError(`config.json layer_types[${i}] = ${JSON.stringify(t)} is not sliding_attention/full_attention`);
+    const slidingWindow = t === 'sliding_attention' ? window : null;
+    const hasRouterBias = names.has(`${p}.router.bias`);
+    return standardLayer(c, i, gqaAttention(c, i, { qkvBias: bias, oBias: bias, sinks: true, slidingWindow }), {
+      kind: 'moe',
+      numExperts: c.int('num_local_experts'),
+      topK: c.int('num_experts_per_tok'),
+      router: { kind: 'topk-softmax' },
+      routerWeight: `${p}.router.weight`,
+      routerBias: hasRouterBias ? `${p}.router.bias` : undefined,
+      experts: {
+        kind: 'fused-transposed-interleaved',
+        gateUp: `${p}.experts.gate_up_proj`,
+        down: `${p}.experts.down_proj`,
+        gateUpBias: names.has(`${p}.experts.gate_up_proj_bias`) ? `${p}.experts.gate_up_proj_bias` : undefined,
+        downBias: names.has(`${p}.experts.down_proj_bias`) ? `${p}.experts.down_proj_bias` : undefined,
+      },
+      act: 'gpt_oss',
+      actOpts: { alpha, limit },
+    });
+  });
+  return baseSpec(c, layers);
 }

@@ -1,0 +1,69 @@
+/** `switchyard generate <dir>`: stream a continuation of a prompt (text via tokenizer.json, or token ids). */
+import { writeSync } from 'node:fs';
+import { loadModel } from '../models/load.js';
+import { generate } from '../infer/generate.js';
+import { hasTokenizer, loadTokenizer } from '../io/tokenizer.js';
+import { UserError } from '../util/errors.js';
+import { progress } from './progress.js';
+
+export interface GenerateCommandOptions {
+  prompt?: string;
+  promptIds?: string;
+  maxNewTokens: number;
+  temperature: number;
+  topP: number;
+  topK: number;
+  seed: number;
+  stopAtEos: boolean;
+}
+
+export function parseIds(s: string): number[] {
+  const parts = s.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+  if (parts.length === 0) throw new UserError('--prompt-ids is empty');
+  return parts.map((p) => {
+    if (!/^\d+$/.test(p)) throw new UserError(`--prompt-ids: "${p}" is not a non-negative integer`);
+    return Number(p);
+  });
+}
+
+export function generateCommand(dir: string, o: GenerateCommandOptions): void {
+  if (o.prompt === undefined && o.promptIds === undefined) throw new UserError('give a prompt: --prompt "text" or --prompt-ids 1,2,3');
+  if (o.prompt !== undefined && o.promptIds !== undefined) throw new UserError('give either --prompt or --prompt-ids, not both');
+  const tok = o.prompt !== undefined || hasTokenizer(dir) ? loadTokenizer(dir) : undefined;
+  const prompt = o.promptIds !== undefined ? parseIds(o.promptIds) : tok!.encode(o.prompt!);
+  if (prompt.length === 0) throw new UserError('the prompt encodes to no tokens');
+  let bar: ReturnType<typeof progress> | undefined;
+  const { model, spec } = loadModel(dir, { onProgress: (d, t) => { (bar ??= progress('loading', t, 'layers')).update(d); } });
+  bar?.stop();
+  const bad = prompt.find((t) => t >= spec.vocabSize);
+  if (bad !== undefined) throw new UserError(`prompt token id ${bad} is outside the vocabulary (0..${spec.vocabSize - 1})`);
+  const generated: number[] = [];
+  let printed = '';
+  const out = (s: string): void => { writeSync(1, s); };
+  if (tok) out(tok.decode(prompt));
+  else out(prompt.join(' '));
+  const t0 = performance.now();
+  let first = 0;
+  generate(model, [prompt], {
+    maxNewTokens: o.maxNewTokens,
+    temperature: o.temperature,
+    topP: o.topP,
+    topK: o.topK,
+    seed: o.seed,
+    stopTokens: o.stopAtEos ? spec.eosTokenIds : [],
+    onToken: (_b, t) => {
+      if (!first) first = performance.now();
+      generated.push(t);
+      if (tok) {
+        const text = tok.decode(generated);
+        // Print only the stable new suffix (a partial UTF-8 sequence decodes to U+FFFD until complete).
+        if (text.startsWith(printed) && !text.endsWith('\uFFFD')) { out(text.slice(printed.length)); printed = text; }
+      } else out(` ${t}`);
+    },
+  });
+  const t1 = performance.now();
+  out('\n');
+  const n = generated.length;
+  const decodeRate = n > 1 ? ((n - 1) / ((t1 - first) / 1000)).toFixed(1) : 'n/a';
+  process.stderr.write(`${n} tokens, prefill ${(first - t0).toFixed(0)} ms, decode ${decodeRate} tok/s\n`);
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+/**
+ * The `switchyard` command line. User mistakes (bad paths, bad checkpoints, bad flags) print one line and exit 2;
+ * `--verbose` adds the stack trace.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { UserError } from '../util/errors.js';
+import { initCpuBackend } from '../backend/cpu/init.js';
+import { inspectCommand } from './inspect.js';
+import { generateCommand } from './generate.js';
+import { randomModelCommand } from './random-model.js';
+import { supportedModelTypes } from '../models/registry.js';
+
+const verbose = process.argv.includes('--verbose');
+
+function num(name: string, min: number, max = Infinity, integer = false) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+      throw new UserError(`--${name} must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got "${v}"`);
+    }
+    return n;
+  };
+}
+
+const program = new Command()
+  .name('switchyard')
+  .description(`Mixture-of-Experts engine. Supported model types: ${supportedModelTypes().join(', ')}`)
+  .option('--verbose', 'print stack traces on errors')
+  .addOption(new Option('--threads <n>', 'CPU worker threads (1 = main thread only)').argParser(num('threads', 1, 64, true)))
+  .option('--no-wasm', 'use the plain TypeScript kernels instead of WebAssembly SIMD')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+  .hook('preAction', (cmd) => {
+    const o = cmd.opts<{ threads?: number; wasm: boolean }>();
+    initCpuBackend({ wasm: o.wasm, threads: o.threads });
+  });
+
+program.command('inspect')
+  .description('architecture, parameters (total / active per token), experts per layer, memory')
+  .argument('<dir>', 'Hugging Face model folder (config.json + *.safetensors)')
+  .option('--json', 'machine-readable output')
+  .action((dir: string, o: { json?: boolean }) => inspectCommand(dir, o));
+
+program.command('generate')
+  .description('stream a continuation of a prompt')
+  .argument('<dir>', 'Hugging Face model folder')
+  .option('--prompt <text>', 'prompt text (needs tokenizer.json in the folder)')
+  .option('--prompt-ids <ids>', 'prompt as comma-separated token ids, e.g. 1,2,3')
+  .addOption(new Option('--max-new-tokens <n>').default(32).argParser(num('max-new-tokens', 1, 1e6, true)))
+  .addOption(new Option('--temperature <t>', '0 = greedy').default(0).argParser(num('temperature', 0, 100)))
+  .addOption(new Option('--top-p <p>').default(1).argParser(num('top-p', 0, 1)))
+  .addOption(new Option('--top-k <k>', '0 = no limit').default(0).argParser(num('top-k', 0, 1e9, true)))
+  .addOption(new Option('--seed <s>').default(0).argParser(num('seed', 0, 2 ** 32 - 1, true)))
+  .option('--no-stop-at-eos', 'keep going past the end-of-sequence token')
+  .action((dir: string, o) => generateCommand(dir, o));
+
+program.command('random-model')
+  .description('write a random-weight MoE checkpoint (for demos, benchmarks, offloading experiments)')
+  .argument('<dir>', 'output folder')
+  .option('--arch <a>', 'mixtral | qwen3_moe | olmoe', 'qwen3_moe')
+  .option('--layers <n>').option('--hidden <n>').option('--ffn <n>', 'expert intermediate size')
+  .option('--experts <n>').option('--top-k <n>').option('--heads <n>').option('--kv-heads <n>').option('--vocab <n>')
+  .option('--dtype <d>', 'f32 | bf16', 'f32').option('--seed <n>')
+  .action((dir: string, o: Record<string, string | undefined>) => randomModelCommand(dir, o));
+
+function fail(msg: string, e: unknown): never {
+  process.stderr.write(`switchyard: error: ${msg}\n`);
+  if (verbose && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
+  process.exit(2);
+}
+
+try {
+  program.parse();
+} catch (e) {
+  if (e instanceof CommanderError) {
+    if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') process.exit(0);
+    process.exit(2); // commander already printed its one-line message
+  }
+  if (e instanceof UserError) fail(e.message, e);
+  const err = e as Error;
+  if (err && (err as NodeJS.ErrnoException).code === 'EPIPE') process.exit(0);
+  process.stderr.write(`switchyard: internal error: ${err?.message ?? String(e)}\n`);
+  if (err?.stack) process.stderr.write((verbose ? err.stack : err.stack.split('\n').slice(0, 4).join('\n')) + '\n');
+  process.exit(1);
+}
