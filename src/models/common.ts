@@ -79,7 +79,7 @@ export function detectExperts(
 ): ExpertLayout {
   if (names.has(`${perExpertPrefix}.0.${proj.gate}.weight`)) return { kind: 'per-expert', prefix: perExpertPrefix, ...proj };
   if (names.has(`${fusedPrefix}.gate_up_proj`)) return { kind: 'fused', gateUp: `${fusedPrefix}.gate_up_proj`, down: `${fusedPrefix}.down_proj` };
-  throw new UserError(`checkpoint has neither per-expert tensors (${perExpertPrefix}.0.${proj.gate}.weight) nor fused ones (${fusedPrefix}.gate_up_proj)`);
+  throw new UserError(`checkpoint is missing the experts under ${perExpertPrefix}: found neither per-expert tensors (${perExpertPrefix}.0.${proj.gate}.weight) nor fused ones (${fusedPrefix}.gate_up_proj)`);
 }
 
 /** The parts of a ModelSpec every Llama-style MoE shares; model files fill in the layers. */
