@@ -44,6 +44,8 @@ export interface MlaAttentionSpec {
   normEps: number;
   scale: number;
   rope: RopeSpec;
+  /** `attention_bias`: biases on q_a_proj, kv_a_proj_with_mqa and o_proj (default false). */
+  bias?: boolean;
 }
 
 export type AttentionSpec = GqaAttentionSpec | MlaAttentionSpec;
