@@ -32,7 +32,10 @@ export function oneLine(text: string, max = 600): string {
   return s.length > max ? `${s.slice(0, max)}…` : s;
 }
 
-/** A JSON value for an error message, cut short. */
+/**
+ * A JSON value for an error message, cut short. Never throws: JSON.stringify (and String) recurse, so a
+ * deeply nested value from a hostile header would otherwise escape as a RangeError (stack overflow).
+ */
 function show(v: unknown): string {
   let s: string | undefined;
   try {
@@ -40,7 +43,7 @@ function show(v: unknown): string {
   } catch {
     s = undefined;
   }
-  s ??= String(v);
+  s ??= v === undefined ? 'undefined' : Array.isArray(v) ? 'a deeply nested array' : typeof v === 'object' && v !== null ? 'a deeply nested object' : typeof v;
   return s.length > 80 ? `${s.slice(0, 80)}…` : s;
 }
 
@@ -110,10 +113,11 @@ function parseHeader(src: ByteSource): { tensors: Map<string, TensorInfo>; metad
   const n = lo;
   if (n < 2) fail(src, `header length ${n} is too small`);
   if (n > size - 8) fail(src, `header length ${n} runs past the end of the file (${size} bytes): truncated?`);
+  const headerBytes = src.read(8, n); // outside the try: an I/O error must not be reported as bad UTF-8
   let text: string;
   try {
     // ignoreBOM: keep a byte-order mark so JSON.parse rejects it rather than silently skipping it.
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(src.read(8, n));
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(headerBytes);
   } catch {
     fail(src, 'header is not valid UTF-8');
   }
