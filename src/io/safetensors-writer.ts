@@ -5,7 +5,7 @@
  */
 import { openSync, writeSync, closeSync, renameSync, rmSync } from 'node:fs';
 import { SAFETENSORS_DTYPE_BYTES } from '../tensor/dtype.js';
-import { SafetensorsError } from '../util/errors.js';
+import { encodeHeader } from './safetensors.js';
 
 export interface StreamedTensor {
   name: string;
@@ -19,25 +19,11 @@ const CHUNK = 16 << 20;
 
 export function writeSafetensorsStreaming(path: string, tensors: readonly StreamedTensor[], metadata?: Record<string, string>,
   onProgress?: (bytesDone: number, bytesTotal: number) => void): void {
-  const header: Record<string, unknown> = {};
-  if (metadata) header['__metadata__'] = metadata;
-  let off = 0;
-  for (const t of tensors) {
-    const bpe = SAFETENSORS_DTYPE_BYTES[t.dtype];
-    if (!bpe) throw new SafetensorsError(`cannot write ${t.name}: unknown dtype ${t.dtype}`);
-    const bytes = t.shape.reduce((a, b) => a * b, 1) * bpe;
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + bytes] };
-    off += bytes;
-  }
-  const json = JSON.stringify(header);
-  const hbytes = new TextEncoder().encode(json + ' '.repeat((8 - (new TextEncoder().encode(json).length % 8)) % 8));
+  const { prefix, dataBytes } = encodeHeader(tensors, metadata);
   const tmp = `${path}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w');
   try {
-    const len = new Uint8Array(8);
-    new DataView(len.buffer).setBigUint64(0, BigInt(hbytes.length), true);
-    writeSync(fd, len);
-    writeSync(fd, hbytes);
+    writeSync(fd, prefix);
     const buf = new Uint8Array(CHUNK);
     let done = 0;
     for (const t of tensors) {
@@ -50,7 +36,7 @@ export function writeSafetensorsStreaming(path: string, tensors: readonly Stream
         t.fill(view, s);
         writeSync(fd, view);
         done += view.length;
-        onProgress?.(done, off);
+        onProgress?.(done, dataBytes);
       }
     }
     closeSync(fd);

@@ -185,8 +185,17 @@ export interface TensorToWrite {
   data: ArrayBufferView;
 }
 
-/** Serialise tensors (in the given order) to safetensors bytes. Header padded with spaces to 8-byte alignment. */
-export function encodeSafetensors(tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): Uint8Array {
+export interface TensorHeaderEntry {
+  name: string;
+  dtype: string;
+  shape: readonly number[];
+}
+
+/**
+ * The bytes before the data section (u64 length + JSON header padded with spaces to 8-byte alignment) for tensors
+ * laid out back to back in the given order, and the size of the data section. Shared by both writers.
+ */
+export function encodeHeader(entries: readonly TensorHeaderEntry[], metadata?: Record<string, string>): { prefix: Uint8Array; dataBytes: number; sizes: number[] } {
   const header: Record<string, unknown> = {};
   if (metadata) {
     for (const [k, v] of Object.entries(metadata)) {
@@ -194,26 +203,36 @@ export function encodeSafetensors(tensors: Record<string, TensorToWrite>, metada
     }
     header['__metadata__'] = metadata;
   }
-  const entries = Object.entries(tensors);
   let off = 0;
-  for (const [name, t] of entries) {
+  const sizes: number[] = [];
+  for (const { name, dtype, shape } of entries) {
     if (name === '__metadata__') throw new SafetensorsError('cannot write a tensor named __metadata__');
-    if (!Object.hasOwn(SAFETENSORS_DTYPE_BYTES, t.dtype)) throw new SafetensorsError(oneLine(`cannot write ${nm(name)}: unknown dtype ${show(t.dtype)}`));
-    const bpe = SAFETENSORS_DTYPE_BYTES[t.dtype]!;
-    if (t.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new SafetensorsError(oneLine(`cannot write ${nm(name)}: invalid shape ${show(t.shape)}`));
-    const bytes = t.shape.reduce((a, b) => a * b, 1) * bpe;
-    if (bytes !== t.data.byteLength) throw new SafetensorsError(oneLine(`cannot write ${nm(name)}: shape needs ${bytes} bytes, data has ${t.data.byteLength}`));
-    header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [off, off + bytes] };
+    if (!Object.hasOwn(SAFETENSORS_DTYPE_BYTES, dtype)) throw new SafetensorsError(oneLine(`cannot write ${nm(name)}: unknown dtype ${show(dtype)}`));
+    if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new SafetensorsError(oneLine(`cannot write ${nm(name)}: invalid shape ${show(shape)}`));
+    const bytes = shape.reduce((a, b) => a * b, 1) * SAFETENSORS_DTYPE_BYTES[dtype]!;
+    header[name] = { dtype, shape: [...shape], data_offsets: [off, off + bytes] };
+    sizes.push(bytes);
     off += bytes;
   }
   const json = JSON.stringify(header);
-  let hjson = new TextEncoder().encode(json);
-  const pad = (8 - (hjson.length % 8)) % 8;
-  if (pad) hjson = new TextEncoder().encode(json + ' '.repeat(pad));
-  const out = new Uint8Array(8 + hjson.length + off);
-  new DataView(out.buffer).setBigUint64(0, BigInt(hjson.length), true);
-  out.set(hjson, 8);
-  let p = 8 + hjson.length;
+  const pad = (8 - (new TextEncoder().encode(json).length % 8)) % 8;
+  const hjson = new TextEncoder().encode(json + ' '.repeat(pad));
+  const prefix = new Uint8Array(8 + hjson.length);
+  new DataView(prefix.buffer).setBigUint64(0, BigInt(hjson.length), true);
+  prefix.set(hjson, 8);
+  return { prefix, dataBytes: off, sizes };
+}
+
+/** Serialise tensors (in the given order) to safetensors bytes. */
+export function encodeSafetensors(tensors: Record<string, TensorToWrite>, metadata?: Record<string, string>): Uint8Array {
+  const entries = Object.entries(tensors);
+  const { prefix, dataBytes, sizes } = encodeHeader(entries.map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape })), metadata);
+  entries.forEach(([name, t], i) => {
+    if (sizes[i] !== t.data.byteLength) throw new SafetensorsError(oneLine(`cannot write ${nm(name)}: shape needs ${sizes[i]} bytes, data has ${t.data.byteLength}`));
+  });
+  const out = new Uint8Array(prefix.length + dataBytes);
+  out.set(prefix, 0);
+  let p = prefix.length;
   for (const [, t] of entries) {
     out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), p);
     p += t.data.byteLength;
