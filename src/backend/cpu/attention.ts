@@ -4,7 +4,8 @@
  * softmax but contributes no value).
  *
  * q: [Tq, H, dq]; k: [Tk, KVH, dq]; v: [Tk, KVH, dv]; query i sits at absolute position `start + i` and may see
- * keys at positions j with j ≤ start + i and (window ? j > start + i − window : true).
+ * keys at positions j with j ≤ start + i and (window ? j > start + i − window : true) — exactly transformers'
+ * causal mask ∧ `sliding_window_overlay` (kv_idx > q_idx − sliding_window), so a window of W sees W keys incl. itself.
  */
 export interface AttentionOpts {
   scale: number;

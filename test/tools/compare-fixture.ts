@@ -1,3 +1,4 @@
+/** Dev tool: max |diff| of logits, hidden states and block outputs for one fixture. Usage: node dist/test/tools/compare-fixture.js <fixture-name> */
 import { Fixture, maxAbsDiff } from '../helpers/fixtures.js';
 import { loadModel } from '../../src/models/load.js';
 const name = process.argv[2]!;
