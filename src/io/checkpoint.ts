@@ -132,23 +132,19 @@ export class Checkpoint {
     const f = this.where.get(name)!;
     let dtype: WeightDType;
     let data: Float32Array | Uint16Array;
-    if (info.dtype === 'F32') {
-      dtype = 'f32';
-      data = allocWeightData('f32', count);
+    const readStraight = info.dtype === 'F32' || (info.dtype === 'BF16' && opts.keepBf16);
+    if (readStraight) {
+      // Stored as it will be used: read the bytes straight into the weight's (possibly WASM-heap) storage.
+      dtype = info.dtype === 'F32' ? 'f32' : 'bf16';
+      data = allocWeightData(dtype, count);
       f.readInto(name, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     } else {
       const b = f.bytes(name);
       const raw = new Uint16Array(b.buffer, b.byteOffset, count);
-      if (info.dtype === 'BF16' && opts.keepBf16) {
-        dtype = 'bf16';
-        data = allocWeightData('bf16', count);
-        data.set(raw);
-      } else {
-        dtype = 'f32';
-        data = allocWeightData('f32', count);
-        if (info.dtype === 'F16') f16ArrayToF32(raw, data as Float32Array);
-        else bf16ArrayToF32(raw, data as Float32Array);
-      }
+      dtype = 'f32';
+      data = allocWeightData('f32', count);
+      if (info.dtype === 'F16') f16ArrayToF32(raw, data as Float32Array);
+      else bf16ArrayToF32(raw, data as Float32Array);
     }
     return { name, dtype, shape: info.shape, data };
   }
