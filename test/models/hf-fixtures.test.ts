@@ -16,6 +16,8 @@ import { MoeBlock } from '../../src/moe/moe-block.js';
 import { generate } from '../../src/infer/generate.js';
 import { lmLoss } from '../../src/infer/lm-loss.js';
 import { loadBalancingLoss } from '../../src/moe/balance/load-balancing-loss.js';
+import { initCpuBackend } from '../../src/backend/cpu/init.js';
+import { linearKernelName, setLinearKernel } from '../../src/backend/cpu/linear.js';
 
 const ABS = 1e-4;
 const REL = 1e-4;
@@ -25,14 +27,21 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
   assert.ok(max <= tol, `${what}: max |diff| ${max.toExponential(3)} at ${at} (got ${actual[at]}, want ${expected[at]}) exceeds ${tol}`);
 }
 
-for (const name of fixtureNames()) {
-  describe(`fixture ${name}`, () => {
+// Both CPU kernel paths: the plain-TS fallback and the WASM SIMD kernels (worker pool included).
+const KERNELS = [
+  { name: 'ts', use: () => setLinearKernel(undefined) },
+  { name: 'wasm-simd', use: () => { initCpuBackend(); assert.equal(linearKernelName(), 'wasm-simd'); } },
+];
+
+for (const kernel of KERNELS) for (const name of fixtureNames()) {
+  describe(`fixture ${name} [${kernel.name}]`, () => {
     let fx: Fixture;
     let m: LoadedModel;
     let fwd: ForwardResult;
     let ids: number[];
 
     before(() => {
+      kernel.use();
       fx = new Fixture(name);
       m = loadModel(fx.dir);
       ids = fx.ints('input_ids');
