@@ -54,4 +54,24 @@ export interface TrainableRouter {
   /** Non-parameter state to checkpoint (biases updated without gradients, adaptive coefficients). */
   state?(): Record<string, number[]>;
   loadState?(s: Record<string, number[]>): void;
+  /**
+   * Output of a 'constant' zero-computation expert (MoE++) for the rows x [n, D] routed to extra id `id`.
+   * Routers that declare 'constant' experts own their parameters and implement this.
+   */
+  constantExpert?(x: Var, id: number): Var;
+}
+
+/** What a trainable-router factory receives besides the RouterSpec. */
+export interface TrainableRouterOptions {
+  layer: number;
+  /** Model width. */
+  D: number;
+  numExperts: number;
+  topK: number;
+  /** Tensor-name prefix of the layer's MoE block, e.g. `model.layers.3.mlp`; the router weight is `${prefix}.gate.weight`. */
+  prefix: string;
+  /** Seeded uniform [0, 1) source for parameter initialisation. */
+  rng: () => number;
+  /** float64 for gradient checks, float32 otherwise. */
+  precision: 'f32' | 'f64';
 }
