@@ -1,10 +1,14 @@
-/** `switchyard generate <dir>`: stream a continuation of a prompt (text via tokenizer.json, or token ids). */
+/**
+ * `switchyard generate [model-dir] [prompt…]`: stream a continuation of a prompt (text via tokenizer.json, or token
+ * ids). Without a model folder it uses the shipped default model.
+ */
 import { writeSync } from 'node:fs';
 import { loadModel } from '../models/load.js';
 import { generate } from '../infer/generate.js';
 import { hasTokenizer, loadTokenizer } from '../io/tokenizer.js';
 import { UserError } from '../util/errors.js';
 import { progress } from './progress.js';
+import { defaultModelDir, isModelDir } from '../models/default-model.js';
 
 export interface GenerateCommandOptions {
   prompt?: string;
@@ -24,6 +28,23 @@ export function parseIds(s: string): number[] {
     if (!/^\d+$/.test(p)) throw new UserError(`--prompt-ids: "${p}" is not a non-negative integer`);
     return Number(p);
   });
+}
+
+/**
+ * Positional arguments: an optional model folder first (a directory with config.json), then prompt words.
+ * `--model` names the folder explicitly; otherwise the shipped default model is used.
+ */
+export function resolveGenerateArgs(args: readonly string[], o: GenerateCommandOptions & { model?: string }): { dir: string; prompt?: string } {
+  let rest = [...args];
+  let dir = o.model;
+  if (dir === undefined && rest.length > 0 && isModelDir(rest[0]!)) dir = rest.shift();
+  if (dir === undefined) {
+    dir = defaultModelDir();
+    if (!isModelDir(dir)) throw new UserError(`no model folder given and the default model is missing at ${dir}`);
+  }
+  const text = rest.length ? rest.join(' ') : undefined;
+  if (text !== undefined && o.prompt !== undefined) throw new UserError('give the prompt either as an argument or with --prompt, not both');
+  return { dir, prompt: text ?? o.prompt };
 }
 
 export function generateCommand(dir: string, o: GenerateCommandOptions): void {

@@ -7,7 +7,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { UserError } from '../util/errors.js';
 import { initCpuBackend } from '../backend/cpu/init.js';
 import { inspectCommand } from './inspect.js';
-import { generateCommand } from './generate.js';
+import { generateCommand, resolveGenerateArgs } from './generate.js';
 import { randomModelCommand } from './random-model.js';
 import { supportedModelTypes } from '../models/registry.js';
 
@@ -43,8 +43,9 @@ program.command('inspect')
   .action((dir: string, o: { json?: boolean }) => inspectCommand(dir, o));
 
 program.command('generate')
-  .description('stream a continuation of a prompt')
-  .argument('<dir>', 'Hugging Face model folder')
+  .description('stream a continuation of a prompt (default model when no folder is given)')
+  .argument('[model-dir-and-prompt...]', 'optional Hugging Face model folder, then the prompt text')
+  .option('--model <dir>', 'model folder (default: the first argument if it is a folder, else the shipped model)')
   .option('--prompt <text>', 'prompt text (needs tokenizer.json in the folder)')
   .option('--prompt-ids <ids>', 'prompt as comma-separated token ids, e.g. 1,2,3')
   .addOption(new Option('--max-new-tokens <n>').default(32).argParser(num('max-new-tokens', 1, 1e6, true)))
@@ -53,7 +54,10 @@ program.command('generate')
   .addOption(new Option('--top-k <k>', '0 = no limit').default(0).argParser(num('top-k', 0, 1e9, true)))
   .addOption(new Option('--seed <s>').default(0).argParser(num('seed', 0, 2 ** 32 - 1, true)))
   .option('--no-stop-at-eos', 'keep going past the end-of-sequence token')
-  .action((dir: string, o) => generateCommand(dir, o));
+  .action((args: string[], o) => {
+    const { dir, prompt } = resolveGenerateArgs(args, o);
+    generateCommand(dir, { ...o, prompt });
+  });
 
 program.command('random-model')
   .description('write a random-weight MoE checkpoint (for demos, benchmarks, offloading experiments)')
