@@ -98,6 +98,7 @@ export function result(op: string, data: FArray, shape: readonly number[], paren
 export function backward(root: Var, seed?: FArray): void {
   if (!root.requiresGrad) throw new Error('backward: the output does not depend on anything that requires a gradient');
   if (!seed && root.size !== 1) throw new Error(`backward: output has ${root.size} elements; pass a seed gradient`);
+  if (seed && seed.length !== root.size) throw new Error(`backward: seed has ${seed.length} elements, output ${root.size}`);
   const order: Var[] = [];
   const seen = new Set<Var>();
   // Iterative post-order DFS (graphs are deep: layers × ops).
