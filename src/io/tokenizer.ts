@@ -27,6 +27,6 @@ export function loadTokenizer(dir: string): TextCodec {
   const tok = new Tokenizer(readJson(p), existsSync(cfgPath) ? readJson(cfgPath) : {});
   return {
     encode: (text) => tok.encode(text).ids,
-    decode: (ids) => tok.decode([...ids]),
+    decode: (ids) => (ids.length ? tok.decode([...ids]) : ''),
   };
 }
