@@ -14,6 +14,13 @@
 import { topkIndices } from '../../backend/cpu/softmax.js';
 import { maskGroups } from './group-limited-greedy.js';
 import type { Router, Routing, RouterSpec } from './router.js';
+import type { Var } from '../../train/autograd/var.js';
+import { linear } from '../../train/autograd/ops/linear.js';
+import { gatherElements, reshape } from '../../train/autograd/ops/shape.js';
+import { scale, sigmoid } from '../../train/autograd/ops/elementwise.js';
+import { normalizeRows } from '../../train/model/ops.js';
+import type { ExpertKind, RouterContext, SlotRouting, TrainableRouter } from './trainable.js';
+import { routerProjection, selectionLogits, topkSlots, type StandardRouterOptions } from './trainable-base.js';
 
 type Spec = Extract<RouterSpec, { kind: 'sigmoid-group-topk' }>;
 
@@ -67,5 +74,73 @@ export class SigmoidGroupTopKRouter implements Router {
       }
     }
     return { T, k, E, logits, scores, experts, gates };
+  }
+}
+
+/**
+ * Trainable DeepSeek-V3 routing. Selection is the inference rule's (sigmoid + correction bias, group-limited top-k)
+ * on the f32 logits; the gates are the chosen *unbiased* sigmoid scores, renormalised (÷ (Σ + 1e-20)) when
+ * `normTopK`, × routed scaling — differentiable back to the router weight, as in transformers. The correction bias
+ * gets no gradient: it is state (`state()` / `loadState`, under its checkpoint name `spec.biasName`), moved by
+ * `afterStep` with the auxiliary-loss-free rule of Wang et al. 2024 (arXiv:2408.15664, DeepSeek-V3 §2.1.2):
+ * b_e += γ · sign(mean load − load_e) over the step's routed tokens.
+ */
+export class TrainableSigmoidGroupTopKRouter implements TrainableRouter {
+  readonly name = 'sigmoid-group-topk';
+  readonly extraExperts: readonly ExpertKind[] = [];
+  readonly numExperts: number;
+  readonly topK: number;
+  readonly weight: Var;
+  readonly bias?: Var;
+  /** e_score_correction_bias [E] (selection only; shared with the inference rule). */
+  readonly correction: Float32Array;
+  readonly biasUpdateRate: number;
+  private readonly rule: SigmoidGroupTopKRouter;
+
+  constructor(o: StandardRouterOptions, readonly spec: Spec) {
+    this.numExperts = o.numExperts;
+    this.topK = o.topK;
+    ({ weight: this.weight, bias: this.bias } = routerProjection(o));
+    this.correction = new Float32Array(o.numExperts);
+    this.biasUpdateRate = o.biasUpdateRate ?? 0.001;
+    this.rule = new SigmoidGroupTopKRouter(o.numExperts, o.topK, spec, this.correction);
+  }
+
+  params(): Var[] {
+    return this.bias ? [this.weight, this.bias] : [this.weight];
+  }
+
+  route(x: Var, _ctx: RouterContext): SlotRouting {
+    const logits = linear(x, this.weight, this.bias);
+    const T = logits.size / this.numExperts;
+    const k = this.topK;
+    const r = this.rule.route(selectionLogits(logits), T);
+    const { tokens, flat } = topkSlots(r);
+    let g = reshape(gatherElements(sigmoid(logits), flat), [T, k]);
+    if (this.spec.normTopK) g = normalizeRows(g, 1e-20);
+    if (this.spec.scaling !== 1) g = scale(g, this.spec.scaling);
+    return { T, tokens, experts: r.experts, gates: reshape(g, [T * k]), logits, aux: [] };
+  }
+
+  afterStep(rs: readonly SlotRouting[]): void {
+    const E = this.numExperts;
+    if (!this.biasUpdateRate) return;
+    const load = new Float64Array(E);
+    let n = 0;
+    for (const r of rs) for (const e of r.experts) if (e < E) { load[e]!++; n++; }
+    if (!n) return;
+    const mean = n / E;
+    for (let e = 0; e < E; e++) this.correction[e]! += this.biasUpdateRate * Math.sign(mean - load[e]!);
+  }
+
+  state(): Record<string, number[]> {
+    return { [this.spec.biasName]: Array.from(this.correction) };
+  }
+
+  loadState(s: Record<string, number[]>): void {
+    const b = s[this.spec.biasName];
+    if (!b) return;
+    if (b.length !== this.numExperts) throw new Error(`${this.spec.biasName}: ${b.length} values for ${this.numExperts} experts`);
+    this.correction.set(b);
   }
 }
