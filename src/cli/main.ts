@@ -10,6 +10,9 @@ import { inspectCommand } from './inspect.js';
 import { generateCommand, resolveGenerateArgs } from './generate.js';
 import { randomModelCommand } from './random-model.js';
 import { supportedModelTypes } from '../models/registry.js';
+import { trainCommand, type TrainCommandOptions } from './train.js';
+import { compareRoutersCommand, DEFAULT_COMPARISON } from './compare-routers.js';
+import { ROUTER_PRESETS } from '../train/presets.js';
 
 const verbose = process.argv.includes('--verbose');
 
@@ -67,6 +70,35 @@ program.command('random-model')
   .option('--experts <n>').option('--top-k <n>').option('--heads <n>').option('--kv-heads <n>').option('--vocab <n>')
   .option('--dtype <d>', 'f32 | bf16', 'f32').option('--seed <n>')
   .action((dir: string, o: Record<string, string | undefined>) => randomModelCommand(dir, o));
+
+const train = program.command('train')
+  .description('train a small MoE language model (or only its routers) and write a Hugging Face folder')
+  .requiredOption('--out <dir>', 'output folder (model, tokenizer, training_log.json, checkpoint/)')
+  .option('--config <file>', 'JSON with {model: {...}, train: {...}, router}; flags override it')
+  .option('--router <name>', `routing strategy: ${Object.keys(ROUTER_PRESETS).join(', ')}`)
+  .option('--text <files...>', 'training text files (default: the shipped public-domain corpus)')
+  .option('--tokenizer <dir>', 'reuse this folder\'s tokenizer.json (default: the shipped one, or train a BPE for --text)')
+  .option('--vocab <n>', 'vocabulary size of a newly trained BPE tokenizer')
+  .option('--init <dir>', 'start from this model folder (fine-tuning)')
+  .option('--train-only <what>', '"router": freeze everything except the routers (needs --init)')
+  .option('--resume', 'continue from <out>/checkpoint exactly where it stopped')
+  .option('--dtype <d>', 'weights written as f32 (default) or bf16')
+  .option('--untied', 'separate LM head instead of tied embeddings');
+for (const f of ['layers', 'hidden', 'heads', 'kv-heads', 'head-dim', 'expert-ffn', 'experts', 'top-k', 'shared-experts', 'max-positions',
+  'steps', 'batch', 'seq', 'lr', 'min-lr', 'warmup', 'weight-decay', 'clip', 'accum', 'seed', 'eval-every', 'eval-batches', 'checkpoint-every']) {
+  train.option(`--${f} <n>`);
+}
+train.action((o: TrainCommandOptions) => trainCommand(o));
+
+const compare = program.command('compare-routers')
+  .description('train several routers on the same data, tokens and seed; write report.html + report.json')
+  .requiredOption('--out <dir>', 'output folder (one model per router + the report)')
+  .option('--routers <list>', `comma-separated (default: ${DEFAULT_COMPARISON.join(',')}; all: ${Object.keys(ROUTER_PRESETS).join(',')})`)
+  .option('--config <file>', 'JSON with {model: {...}, train: {...}}; flags override it')
+  .option('--text <files...>', 'training text files (default: the shipped corpus)')
+  .option('--tokenizer <dir>', 'reuse this folder\'s tokenizer.json');
+for (const o of train.options) if (o.long && !['--out', '--config', '--router', '--text', '--tokenizer', '--init', '--train-only', '--resume', '--vocab'].includes(o.long)) compare.addOption(o);
+compare.action((o: TrainCommandOptions & { routers?: string }) => compareRoutersCommand(o));
 
 function fail(msg: string, e: unknown): never {
   process.stderr.write(`switchyard: error: ${msg}\n`);

@@ -24,7 +24,12 @@ export function loadTokenizer(dir: string): TextCodec {
     }
   };
   const cfgPath = join(dir, 'tokenizer_config.json');
-  const tok = new Tokenizer(readJson(p), existsSync(cfgPath) ? readJson(cfgPath) : {});
+  return codecFromJson(readJson(p), existsSync(cfgPath) ? readJson(cfgPath) : {});
+}
+
+/** A codec from already-parsed tokenizer.json and tokenizer_config.json objects. */
+export function codecFromJson(tokenizerJson: object, tokenizerConfig: object): TextCodec {
+  const tok = new Tokenizer(tokenizerJson as Record<string, unknown>, tokenizerConfig as Record<string, unknown>);
   return {
     encode: (text) => tok.encode(text).ids,
     decode: (ids) => (ids.length ? tok.decode([...ids]) : ''),
