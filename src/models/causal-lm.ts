@@ -8,7 +8,7 @@ import type { ModelSpec, LayerSpec } from './spec.js';
 import type { Weight } from '../tensor/weight.js';
 import type { Routing } from '../moe/routers/router.js';
 import type { AttentionModule } from '../nn/attention-module.js';
-import type { FfnModule } from '../nn/ffn-module.js';
+import type { FfnContext, FfnModule } from '../nn/ffn-module.js';
 import { Norm } from '../nn/norm.js';
 import { GqaAttention } from '../nn/gqa-attention.js';
 import { MlaAttention } from '../nn/mla-attention.js';
@@ -41,13 +41,13 @@ class DecoderLayer {
   readonly attn: AttentionModule;
   readonly postNorm: Norm;
   readonly ffn: FfnModule;
-  constructor(readonly spec: LayerSpec, D: number, ck: Checkpoint, maxPositions: number, keepBf16: boolean) {
+  constructor(readonly spec: LayerSpec, D: number, ck: Checkpoint, maxPositions: number, keepBf16: boolean, index = 0) {
     this.inputNorm = new Norm(spec.inputNorm, D, ck);
     this.attn = spec.attention.kind === 'gqa'
       ? new GqaAttention(spec.attention, D, ck, maxPositions, keepBf16)
       : new MlaAttention(spec.attention, D, ck, maxPositions, keepBf16);
     this.postNorm = new Norm(spec.postAttentionNorm, D, ck);
-    this.ffn = spec.ffn.kind === 'dense' ? new DenseFfn(spec.ffn, D, ck, keepBf16) : new MoeBlock(spec.ffn, D, ck, keepBf16);
+    this.ffn = spec.ffn.kind === 'dense' ? new DenseFfn(spec.ffn, D, ck, keepBf16) : new MoeBlock(spec.ffn, D, ck, keepBf16, index);
   }
 }
 
@@ -70,7 +70,7 @@ export class CausalLM {
     const V = spec.vocabSize;
     this.embed = ck.weight(spec.embedding, { keepBf16, shape: [V, D] });
     spec.layers.forEach((ls, i) => {
-      this.layers.push(new DecoderLayer(ls, D, ck, spec.maxPositions, keepBf16));
+      this.layers.push(new DecoderLayer(ls, D, ck, spec.maxPositions, keepBf16, i));
       opts.onProgress?.(i + 1, spec.layers.length + 1);
     });
     this.finalNorm = new Norm(spec.finalNorm, D, ck);
@@ -115,6 +115,8 @@ export class CausalLM {
     let h = this.embedTokens(ids);
     const cap: Capture | undefined = capture ? { hidden: [h.slice()], ffnIn: [], ffnOut: [], routing: [] } : undefined;
     const rm = this.spec.residualMultiplier;
+    // Cross-layer router state (recurrent routers, gating residuals) for this forward's tokens.
+    const ffnCtx: FfnContext = { carry: new Map() };
     this.layers.forEach((layer, li) => {
       const x = layer.inputNorm.apply(h);
       const a = new Float32Array(T * D);
@@ -124,7 +126,7 @@ export class CausalLM {
       }
       for (let i = 0; i < h.length; i++) h[i]! += a[i]! * rm;
       const y = layer.postNorm.apply(h);
-      const r = layer.ffn.forward(y, T);
+      const r = layer.ffn.forward(y, T, ffnCtx);
       if (cap) { cap.ffnIn.push(y); cap.ffnOut.push(r.out); cap.routing.push(r.routing); }
       for (let i = 0; i < h.length; i++) h[i]! += r.out[i]! * rm;
       if (cap && li < this.layers.length - 1) cap.hidden.push(h.slice());

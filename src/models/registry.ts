@@ -11,6 +11,7 @@ import { phimoeSpec } from './phimoe.js';
 import { deepseekV2Spec } from './deepseek_v2.js';
 import { deepseekV3Spec } from './deepseek_v3.js';
 import { gptOssSpec } from './gpt_oss.js';
+import { switchyardMoeSpec } from './switchyard_moe.js';
 
 export type SpecBuilder = (cfg: Config, names: ReadonlySet<string>) => ModelSpec;
 
@@ -24,6 +25,7 @@ const builders: Record<string, SpecBuilder> = {
   deepseek_v2: deepseekV2Spec,
   deepseek_v3: deepseekV3Spec,
   gpt_oss: gptOssSpec,
+  switchyard_moe: switchyardMoeSpec,
 };
 
 export function supportedModelTypes(): string[] {

@@ -45,20 +45,69 @@ export function runExperts(
   getExpert: (e: number) => ExpertWeights, cfg: ExpertsConfig, out: Float32Array,
 ): void {
   const k = routing.k;
-  for (let e = 0; e < routing.E; e++) {
+  runGroups(x, D, routing.E, d, (slot) => Math.floor(slot / k), (slot) => routing.gates[slot]!, getExpert, cfg, out);
+}
+
+/** Slots of a variable routing: slot i sends token tokens[i] to expert experts[i] with weight gates[i]. */
+export interface Slots {
+  tokens: Int32Array;
+  experts: Int32Array;
+  gates: ArrayLike<number>;
+}
+
+/**
+ * Counting sort of the slots whose expert is a routed FFN expert (0..E−1) by expert, stable. Slots with ids ≥ E
+ * (zero-computation experts) are left out: the caller handles them. `order` holds slot indices.
+ */
+export function dispatchSlots(experts: Int32Array, E: number): Dispatch {
+  const counts = new Int32Array(E);
+  let n = 0;
+  for (let s = 0; s < experts.length; s++) {
+    const e = experts[s]!;
+    if (e < 0) throw new Error(`router chose expert ${e}`);
+    if (e < E) { counts[e]!++; n++; }
+  }
+  const offsets = new Int32Array(E + 1);
+  for (let e = 0; e < E; e++) offsets[e + 1] = offsets[e]! + counts[e]!;
+  const fill = offsets.slice(0, E);
+  const order = new Int32Array(n);
+  for (let s = 0; s < experts.length; s++) {
+    const e = experts[s]!;
+    if (e < E) order[fill[e]!++] = s;
+  }
+  return { counts, offsets, order };
+}
+
+/**
+ * runExperts for a variable number of slots per token (expert choice, top-p, ReLU, null experts, ...): the FFN
+ * slots grouped per expert, one GEMM per projection per group. Slots with ids ≥ E are skipped (not FFN experts).
+ */
+export function runExpertSlots(
+  x: Float32Array, D: number, slots: Slots, E: number,
+  getExpert: (e: number) => ExpertWeights, cfg: ExpertsConfig, out: Float32Array,
+): void {
+  runGroups(x, D, E, dispatchSlots(slots.experts, E), (s) => slots.tokens[s]!, (s) => slots.gates[s]!, getExpert, cfg, out);
+}
+
+/** For each expert with slots: gather its rows once, one gated FFN over the group, gate-weighted scatter-add. */
+function runGroups(
+  x: Float32Array, D: number, E: number, d: Dispatch, tokenOf: (slot: number) => number, gateOf: (slot: number) => number,
+  getExpert: (e: number) => ExpertWeights, cfg: ExpertsConfig, out: Float32Array,
+): void {
+  for (let e = 0; e < E; e++) {
     const n = d.counts[e]!;
     if (n === 0) continue;
     const start = d.offsets[e]!;
     const xe = new Float32Array(n * D);
     for (let i = 0; i < n; i++) {
-      const t = Math.floor(d.order[start + i]! / k);
+      const t = tokenOf(d.order[start + i]!);
       xe.set(x.subarray(t * D, t * D + D), i * D);
     }
     const ye = gatedFfn(xe, n, D, getExpert(e), cfg);
     for (let i = 0; i < n; i++) {
       const slot = d.order[start + i]!;
-      const t = Math.floor(slot / k);
-      const gw = routing.gates[slot]!;
+      const t = tokenOf(slot);
+      const gw = gateOf(slot);
       const ob = t * D;
       const yb = i * D;
       for (let c = 0; c < D; c++) out[ob + c]! += gw * ye[yb + c]!;

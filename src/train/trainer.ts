@@ -233,10 +233,13 @@ export class Trainer {
     });
   }
 
-  /** Train to `hyper.steps` (from wherever a resume left off), evaluating and checkpointing on schedule. */
-  run(): TrainHistory {
+  /**
+   * Train to `hyper.steps` (from wherever a resume left off), evaluating and checkpointing on schedule. `until`
+   * stops early (the schedule still spans `hyper.steps`), e.g. to checkpoint half-way and resume later.
+   */
+  run(until = this.hyper.steps): TrainHistory {
     const h = this.hyper;
-    while (this.step < h.steps) {
+    while (this.step < Math.min(until, h.steps)) {
       const m = this.trainStep();
       this.opts.onStep?.(m);
       if (m.step % h.evalEvery === 0 || m.step === h.steps) {

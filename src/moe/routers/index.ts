@@ -19,5 +19,8 @@ export function makeRouter(spec: RouterSpec, E: number, k: number, ck: Checkpoin
       return new GroupLimitedGreedyRouter(E, k, spec);
     case 'sparsemixer':
       return new SparseMixerRouter(E, k, spec.jitterEps);
+    default:
+      // The research routers (zoo.ts) are trainable-only; the MoE block runs them through their TrainableRouter.
+      throw new Error(`router ${spec.kind} has no inference-only implementation (it is a trainable zoo router)`);
   }
 }
