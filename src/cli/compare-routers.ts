@@ -16,7 +16,7 @@ export function compareRoutersCommand(o: TrainCommandOptions & { routers?: strin
   const settings = resolveSettings({ steps: '150', evalEvery: '25', ...o });
   for (const n of names) routerPreset(n, settings.shape);
   mkdirSync(o.out, { recursive: true });
-  const data = prepareData({ textFiles: o.text, tokenizerDir: o.tokenizer, cachePath: join(o.out, 'tokens.cache.safetensors') });
+  const data = prepareData({ textFiles: o.text, tokenizerDir: o.tokenizer, cachePath: join(o.out, 'tokens.safetensors') });
   const runs: RouterRun[] = [];
   for (const router of names) {
     const r = runTraining(join(o.out, router.replace(/[^a-z0-9+-]/gi, '_')), { ...settings, router }, data, { label: router.padEnd(18) });

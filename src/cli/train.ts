@@ -139,11 +139,11 @@ export function trainCommand(o: TrainCommandOptions): void {
   if (o.router && !(o.router in ROUTER_PRESETS)) routerPreset(o.router, settings.shape);
   if (o.trainOnly === 'router' && !o.init) throw new UserError('--train-only router needs --init <model-dir> (the model whose routers to fine-tune)');
   const dtype = o.dtype === undefined ? 'f32' : o.dtype === 'bf16' || o.dtype === 'f32' ? o.dtype : (() => { throw new UserError(`--dtype must be f32 or bf16, got "${o.dtype}"`); })();
+  mkdirSync(checkpointPath(o.out), { recursive: true });
   const data = prepareData({
     textFiles: o.text, tokenizerDir: o.tokenizer ?? o.init, vocabSize: o.vocab === undefined ? undefined : num(o.vocab, 'vocab', true),
-    cachePath: join(o.out, 'tokens.cache.safetensors'),
+    cachePath: join(checkpointPath(o.out), 'tokens.safetensors'),
   });
-  mkdirSync(o.out, { recursive: true });
   process.stderr.write(`data: ${data.source}: ${data.tokens.train.length} training / ${data.tokens.validation.length} validation tokens, vocabulary ${data.vocabSize}\n`);
   const r = runTraining(o.out, settings, data, { init: o.init, resume: o.resume, dtype });
   process.stderr.write(`done in ${r.seconds.toFixed(0)} s (${Math.round(r.tokensPerSec)} tokens/s): validation loss ${r.finalValLoss.toFixed(4)}; model written to ${o.out}\n`);

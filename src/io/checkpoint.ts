@@ -79,7 +79,9 @@ export class Checkpoint {
         if (!existsSync(join(dir, n))) throw new UserError(oneLine(`${index} lists shard ${n}, which is not in ${dir}`));
       }
     } else {
-      names = readdirSync(dir).filter((f) => f.endsWith('.safetensors') && f !== 'io.safetensors' && f !== 'grads.safetensors').sort();
+      // Weights are model.safetensors or model-0000i-of-0000n.safetensors (what save_pretrained writes); other
+      // .safetensors files in a model folder (reference outputs, gradients, token caches) are not weights.
+      names = readdirSync(dir).filter((f) => /^model(-\d+-of-\d+)?\.safetensors$/.test(f)).sort();
     }
     if (names.length === 0) throw new UserError(oneLine(`${dir} has no model .safetensors files`));
     try {

@@ -137,8 +137,15 @@ test('Checkpoint: unsupported dtypes are named', () => {
 });
 
 test('Checkpoint: a tensor in two files is an error naming both', () => {
-  const d = folder({ 'a.safetensors': { x: W([1], f32(1)) }, 'b.safetensors': { x: W([1], f32(2)) } });
-  userError(() => new Checkpoint(d), /tensor x is in both .*a\.safetensors and .*b\.safetensors/);
+  const d = folder({ 'model-00001-of-00002.safetensors': { x: W([1], f32(1)) }, 'model-00002-of-00002.safetensors': { x: W([1], f32(2)) } });
+  userError(() => new Checkpoint(d), /tensor x is in both .*model-00001-of-00002\.safetensors and .*model-00002-of-00002\.safetensors/);
+});
+
+test('Checkpoint: only model*.safetensors files are weights (caches and references beside them are ignored)', () => {
+  const d = folder({ 'model.safetensors': { x: W([1], f32(1)) }, 'tokens.safetensors': { y: W([1], f32(2)) } });
+  const ck = new Checkpoint(d);
+  assert.deepEqual(ck.names(), ['x']);
+  ck.close();
 });
 
 // ---- sharded checkpoints --------------------------------------------------------------------------------
