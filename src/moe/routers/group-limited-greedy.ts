@@ -12,13 +12,11 @@
 import { softmaxRows, topkIndices } from '../../backend/cpu/softmax.js';
 import type { Router, Routing, RouterSpec } from './router.js';
 import { constant, type Var } from '../../train/autograd/var.js';
-import { linear } from '../../train/autograd/ops/linear.js';
 import { gatherElements, reshape } from '../../train/autograd/ops/shape.js';
 import { mul, scale } from '../../train/autograd/ops/elementwise.js';
 import { softmax } from '../../train/autograd/ops/softmax.js';
 import { normalizeRows } from '../../train/model/ops.js';
-import type { ExpertKind, RouterContext, SlotRouting, TrainableRouter } from './trainable.js';
-import { routerProjection, selectionLogits, topkSlots, type StandardRouterOptions } from './trainable-base.js';
+import { ProjectedTopKRouter, type StandardRouterOptions } from './trainable-base.js';
 
 type Spec = Extract<RouterSpec, { kind: 'group-limited-greedy' }>;
 
@@ -97,32 +95,15 @@ export class GroupLimitedGreedyRouter implements Router {
  * weight. A chosen expert of a dropped group (possible only when k exceeds the kept groups' experts) was picked with
  * transformers' masked score 0.0: its gate is the constant 0, as masked_fill makes it there.
  */
-export class TrainableGroupLimitedGreedyRouter implements TrainableRouter {
+export class TrainableGroupLimitedGreedyRouter extends ProjectedTopKRouter {
   readonly name = 'group-limited-greedy';
-  readonly extraExperts: readonly ExpertKind[] = [];
-  readonly numExperts: number;
-  readonly topK: number;
-  readonly weight: Var;
-  readonly bias?: Var;
-  private readonly rule: GroupLimitedGreedyRouter;
 
   constructor(o: StandardRouterOptions, readonly spec: Spec) {
-    this.numExperts = o.numExperts;
-    this.topK = o.topK;
-    ({ weight: this.weight, bias: this.bias } = routerProjection(o));
-    this.rule = new GroupLimitedGreedyRouter(o.numExperts, o.topK, spec);
+    super(o, new GroupLimitedGreedyRouter(o.numExperts, o.topK, spec));
   }
 
-  params(): Var[] {
-    return this.bias ? [this.weight, this.bias] : [this.weight];
-  }
-
-  route(x: Var, _ctx: RouterContext): SlotRouting {
-    const logits = linear(x, this.weight, this.bias);
-    const T = logits.size / this.numExperts;
-    const k = this.topK;
-    const r = this.rule.route(selectionLogits(logits), T);
-    const { tokens, flat } = topkSlots(r);
+  protected gates(logits: Var, r: Routing, flat: Int32Array): Var {
+    const { T, k } = r;
     let g = gatherElements(softmax(logits), flat);
     if (this.spec.method === 'group_limited_greedy' && r.gates.some((v) => v === 0)) {
       const keep = g.isF64 ? new Float64Array(T * k) : new Float32Array(T * k);
@@ -132,6 +113,6 @@ export class TrainableGroupLimitedGreedyRouter implements TrainableRouter {
     let g2 = reshape(g, [T, k]);
     if (this.spec.normTopK) g2 = normalizeRows(g2, 1e-20);
     if (this.spec.scaling !== 1) g2 = scale(g2, this.spec.scaling);
-    return { T, tokens, experts: r.experts, gates: reshape(g2, [T * k]), logits, aux: [] };
+    return reshape(g2, [T * k]);
   }
 }

@@ -15,12 +15,11 @@ import { topkIndices } from '../../backend/cpu/softmax.js';
 import { maskGroups } from './group-limited-greedy.js';
 import type { Router, Routing, RouterSpec } from './router.js';
 import type { Var } from '../../train/autograd/var.js';
-import { linear } from '../../train/autograd/ops/linear.js';
 import { gatherElements, reshape } from '../../train/autograd/ops/shape.js';
 import { scale, sigmoid } from '../../train/autograd/ops/elementwise.js';
 import { normalizeRows } from '../../train/model/ops.js';
-import type { ExpertKind, RouterContext, SlotRouting, TrainableRouter } from './trainable.js';
-import { routerProjection, selectionLogits, topkSlots, type StandardRouterOptions } from './trainable-base.js';
+import type { SlotRouting } from './trainable.js';
+import { ProjectedTopKRouter, type StandardRouterOptions } from './trainable-base.js';
 
 type Spec = Extract<RouterSpec, { kind: 'sigmoid-group-topk' }>;
 
@@ -85,41 +84,24 @@ export class SigmoidGroupTopKRouter implements Router {
  * `afterStep` with the auxiliary-loss-free rule of Wang et al. 2024 (arXiv:2408.15664, DeepSeek-V3 §2.1.2):
  * b_e += γ · sign(mean load − load_e) over the step's routed tokens.
  */
-export class TrainableSigmoidGroupTopKRouter implements TrainableRouter {
+export class TrainableSigmoidGroupTopKRouter extends ProjectedTopKRouter {
   readonly name = 'sigmoid-group-topk';
-  readonly extraExperts: readonly ExpertKind[] = [];
-  readonly numExperts: number;
-  readonly topK: number;
-  readonly weight: Var;
-  readonly bias?: Var;
   /** e_score_correction_bias [E] (selection only; shared with the inference rule). */
   readonly correction: Float32Array;
   readonly biasUpdateRate: number;
-  private readonly rule: SigmoidGroupTopKRouter;
 
   constructor(o: StandardRouterOptions, readonly spec: Spec) {
-    this.numExperts = o.numExperts;
-    this.topK = o.topK;
-    ({ weight: this.weight, bias: this.bias } = routerProjection(o));
-    this.correction = new Float32Array(o.numExperts);
+    const correction = new Float32Array(o.numExperts);
+    super(o, new SigmoidGroupTopKRouter(o.numExperts, o.topK, spec, correction));
+    this.correction = correction;
     this.biasUpdateRate = o.biasUpdateRate ?? 0.001;
-    this.rule = new SigmoidGroupTopKRouter(o.numExperts, o.topK, spec, this.correction);
   }
 
-  params(): Var[] {
-    return this.bias ? [this.weight, this.bias] : [this.weight];
-  }
-
-  route(x: Var, _ctx: RouterContext): SlotRouting {
-    const logits = linear(x, this.weight, this.bias);
-    const T = logits.size / this.numExperts;
-    const k = this.topK;
-    const r = this.rule.route(selectionLogits(logits), T);
-    const { tokens, flat } = topkSlots(r);
-    let g = reshape(gatherElements(sigmoid(logits), flat), [T, k]);
+  protected gates(logits: Var, r: Routing, flat: Int32Array): Var {
+    let g = reshape(gatherElements(sigmoid(logits), flat), [r.T, r.k]);
     if (this.spec.normTopK) g = normalizeRows(g, 1e-20);
     if (this.spec.scaling !== 1) g = scale(g, this.spec.scaling);
-    return { T, tokens, experts: r.experts, gates: reshape(g, [T * k]), logits, aux: [] };
+    return reshape(g, [r.T * r.k]);
   }
 
   afterStep(rs: readonly SlotRouting[]): void {

@@ -6,11 +6,9 @@
 import { softmaxRows, topkIndices } from '../../backend/cpu/softmax.js';
 import type { Router, Routing } from './router.js';
 import type { Var } from '../../train/autograd/var.js';
-import { linear } from '../../train/autograd/ops/linear.js';
 import { gatherElements, reshape } from '../../train/autograd/ops/shape.js';
 import { softmax } from '../../train/autograd/ops/softmax.js';
-import type { ExpertKind, RouterContext, SlotRouting, TrainableRouter } from './trainable.js';
-import { routerProjection, selectionLogits, topkSlots, type StandardRouterOptions } from './trainable-base.js';
+import { ProjectedTopKRouter, type StandardRouterOptions } from './trainable-base.js';
 
 export class SoftmaxTopKRouter implements Router {
   readonly name = 'softmax-topk';
@@ -42,36 +40,16 @@ export class SoftmaxTopKRouter implements Router {
  * gates are the chosen softmax probabilities, differentiable back to W and x. Renormalised gates p_i / Σ_top p_j are
  * computed as the softmax over the k chosen logits, the same function of the logits (so the same gradient).
  */
-export class TrainableSoftmaxTopKRouter implements TrainableRouter {
+export class TrainableSoftmaxTopKRouter extends ProjectedTopKRouter {
   readonly name = 'softmax-topk';
-  readonly extraExperts: readonly ExpertKind[] = [];
-  readonly numExperts: number;
-  readonly topK: number;
-  readonly weight: Var;
-  readonly bias?: Var;
-  private readonly rule: SoftmaxTopKRouter;
 
   constructor(o: StandardRouterOptions, readonly normTopK: boolean) {
-    this.numExperts = o.numExperts;
-    this.topK = o.topK;
-    if (o.topK > o.numExperts) throw new Error(`softmax-topk: top-k ${o.topK} > ${o.numExperts} experts`);
-    ({ weight: this.weight, bias: this.bias } = routerProjection(o));
-    this.rule = new SoftmaxTopKRouter(o.numExperts, o.topK, normTopK);
+    super(o, new SoftmaxTopKRouter(o.numExperts, o.topK, normTopK));
   }
 
-  params(): Var[] {
-    return this.bias ? [this.weight, this.bias] : [this.weight];
-  }
-
-  route(x: Var, _ctx: RouterContext): SlotRouting {
-    const logits = linear(x, this.weight, this.bias);
-    const T = logits.size / this.numExperts;
-    const k = this.topK;
-    const r = this.rule.route(selectionLogits(logits), T);
-    const { tokens, flat } = topkSlots(r);
-    const gates = this.normTopK
-      ? reshape(softmax(reshape(gatherElements(logits, flat), [T, k])), [T * k])
+  protected gates(logits: Var, r: Routing, flat: Int32Array): Var {
+    return this.normTopK
+      ? reshape(softmax(reshape(gatherElements(logits, flat), [r.T, r.k])), [r.T * r.k])
       : gatherElements(softmax(logits), flat);
-    return { T, tokens, experts: r.experts, gates, logits, aux: [] };
   }
 }

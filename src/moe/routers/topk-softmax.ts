@@ -5,11 +5,9 @@
 import { topkIndices } from '../../backend/cpu/softmax.js';
 import type { Router, Routing } from './router.js';
 import type { Var } from '../../train/autograd/var.js';
-import { linear } from '../../train/autograd/ops/linear.js';
 import { gatherElements, reshape } from '../../train/autograd/ops/shape.js';
 import { softmax } from '../../train/autograd/ops/softmax.js';
-import type { ExpertKind, RouterContext, SlotRouting, TrainableRouter } from './trainable.js';
-import { routerProjection, selectionLogits, topkSlots, type StandardRouterOptions } from './trainable-base.js';
+import { ProjectedTopKRouter, type StandardRouterOptions } from './trainable-base.js';
 
 export class TopKSoftmaxRouter implements Router {
   readonly name = 'topk-softmax';
@@ -43,34 +41,14 @@ export class TopKSoftmaxRouter implements Router {
  * Trainable top-k → softmax: the inference rule picks the k largest logits; the gates are the softmax over those k
  * logits, differentiable back to the router weight (and bias, GPT-OSS) and x.
  */
-export class TrainableTopKSoftmaxRouter implements TrainableRouter {
+export class TrainableTopKSoftmaxRouter extends ProjectedTopKRouter {
   readonly name = 'topk-softmax';
-  readonly extraExperts: readonly ExpertKind[] = [];
-  readonly numExperts: number;
-  readonly topK: number;
-  readonly weight: Var;
-  readonly bias?: Var;
-  private readonly rule: TopKSoftmaxRouter;
 
   constructor(o: StandardRouterOptions) {
-    this.numExperts = o.numExperts;
-    this.topK = o.topK;
-    if (o.topK > o.numExperts) throw new Error(`topk-softmax: top-k ${o.topK} > ${o.numExperts} experts`);
-    ({ weight: this.weight, bias: this.bias } = routerProjection(o));
-    this.rule = new TopKSoftmaxRouter(o.numExperts, o.topK);
+    super(o, new TopKSoftmaxRouter(o.numExperts, o.topK));
   }
 
-  params(): Var[] {
-    return this.bias ? [this.weight, this.bias] : [this.weight];
-  }
-
-  route(x: Var, _ctx: RouterContext): SlotRouting {
-    const logits = linear(x, this.weight, this.bias);
-    const T = logits.size / this.numExperts;
-    const k = this.topK;
-    const r = this.rule.route(selectionLogits(logits), T);
-    const { tokens, flat } = topkSlots(r);
-    const gates = reshape(softmax(reshape(gatherElements(logits, flat), [T, k])), [T * k]);
-    return { T, tokens, experts: r.experts, gates, logits, aux: [] };
+  protected gates(logits: Var, r: Routing, flat: Int32Array): Var {
+    return reshape(softmax(reshape(gatherElements(logits, flat), [r.T, r.k])), [r.T * r.k]);
   }
 }

@@ -4,9 +4,10 @@
  * slot arrays of a fixed top-k routing.
  */
 import { param, type Var } from '../../train/autograd/var.js';
+import { linear } from '../../train/autograd/ops/linear.js';
 import { normalSampler } from '../../train/model/rng.js';
-import type { Routing } from './router.js';
-import type { TrainableRouterOptions } from './trainable.js';
+import type { Router, Routing } from './router.js';
+import type { ExpertKind, RouterContext, SlotRouting, TrainableRouter, TrainableRouterOptions } from './trainable.js';
 
 /** What the standard routers accept besides the contract's options (all optional). */
 export interface StandardRouterOptions extends TrainableRouterOptions {
@@ -58,4 +59,40 @@ export function topkSlots(r: Routing): { tokens: Int32Array; flat: Int32Array } 
     flat[s] = t * r.E + r.experts[s]!;
   }
   return { tokens, flat };
+}
+
+/**
+ * A standard trainable router: logits = x·Wᵀ (+ b); the experts are the inference rule's fixed top-k choice on the
+ * float32 logits (so training and inference route identically); subclasses say how the gates follow from the logits
+ * (differentiably, back to W, b and x).
+ */
+export abstract class ProjectedTopKRouter implements TrainableRouter {
+  abstract readonly name: string;
+  readonly extraExperts: readonly ExpertKind[] = [];
+  readonly numExperts: number;
+  readonly topK: number;
+  readonly weight: Var;
+  readonly bias?: Var;
+
+  protected constructor(o: StandardRouterOptions, protected readonly rule: Router) {
+    if (o.topK > o.numExperts) throw new Error(`${rule.name}: top-k ${o.topK} > ${o.numExperts} experts`);
+    this.numExperts = o.numExperts;
+    this.topK = o.topK;
+    ({ weight: this.weight, bias: this.bias } = routerProjection(o));
+  }
+
+  params(): Var[] {
+    return this.bias ? [this.weight, this.bias] : [this.weight];
+  }
+
+  route(x: Var, _ctx: RouterContext): SlotRouting {
+    const logits = linear(x, this.weight, this.bias);
+    const T = logits.size / this.numExperts;
+    const r = this.rule.route(selectionLogits(logits), T);
+    const { tokens, flat } = topkSlots(r);
+    return { T, tokens, experts: r.experts, gates: this.gates(logits, r, flat), logits, aux: [] };
+  }
+
+  /** Gates [T·k] of the chosen slots; `flat[s]` indexes slot s's (token, expert) in the [T, E] logits. */
+  protected abstract gates(logits: Var, r: Routing, flat: Int32Array): Var;
 }
