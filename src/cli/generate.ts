@@ -2,7 +2,8 @@
  * `switchyard generate [model-dir] [prompt…]`: stream a continuation of a prompt (text via tokenizer.json, or token
  * ids). Without a model folder it uses the shipped default model.
  */
-import { writeSync } from 'node:fs';
+import { existsSync, readFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadModel } from '../models/load.js';
 import { generate } from '../infer/generate.js';
 import { hasTokenizer, loadTokenizer } from '../io/tokenizer.js';
@@ -14,9 +15,9 @@ export interface GenerateCommandOptions {
   prompt?: string;
   promptIds?: string;
   maxNewTokens: number;
-  temperature: number;
-  topP: number;
-  topK: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
   seed: number;
   stopAtEos: boolean;
 }
@@ -47,6 +48,29 @@ export function resolveGenerateArgs(args: readonly string[], o: GenerateCommandO
   return { dir, prompt: text ?? o.prompt };
 }
 
+/**
+ * Sampling settings: flags win; otherwise the model folder's generation_config.json (Hugging Face convention:
+ * do_sample, temperature, top_p, top_k); otherwise greedy.
+ */
+export function samplingDefaults(dir: string, o: Pick<GenerateCommandOptions, 'temperature' | 'topP' | 'topK'>): { temperature: number; topP: number; topK: number } {
+  let g: Record<string, unknown> = {};
+  const p = join(dir, 'generation_config.json');
+  if (existsSync(p)) {
+    try {
+      g = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new UserError(`${p} is not valid JSON (${(e as Error).message.split('\n')[0]})`);
+    }
+  }
+  const sample = g['do_sample'] === true;
+  const numOr = (v: unknown, d: number): number => (typeof v === 'number' && Number.isFinite(v) ? v : d);
+  return {
+    temperature: o.temperature ?? (sample ? numOr(g['temperature'], 1) : 0),
+    topP: o.topP ?? (sample ? numOr(g['top_p'], 1) : 1),
+    topK: o.topK ?? (sample ? numOr(g['top_k'], 0) : 0),
+  };
+}
+
 export function generateCommand(dir: string, o: GenerateCommandOptions): void {
   if (o.prompt === undefined && o.promptIds === undefined) throw new UserError('give a prompt: --prompt "text" or --prompt-ids 1,2,3');
   if (o.prompt !== undefined && o.promptIds !== undefined) throw new UserError('give either --prompt or --prompt-ids, not both');
@@ -67,9 +91,7 @@ export function generateCommand(dir: string, o: GenerateCommandOptions): void {
   let first = 0;
   generate(model, [prompt], {
     maxNewTokens: o.maxNewTokens,
-    temperature: o.temperature,
-    topP: o.topP,
-    topK: o.topK,
+    ...samplingDefaults(dir, o),
     seed: o.seed,
     stopTokens: o.stopAtEos ? spec.eosTokenIds : [],
     onToken: (_b, t) => {

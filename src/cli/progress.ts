@@ -20,12 +20,15 @@ export function progress(label: string, total: number, unit = ''): Progress {
       stop: () => bar.stop(),
     };
   }
+  // Plain lines: nothing for work that finishes within 2 s, then at most one line per 10 % or per 5 s.
+  const start = Date.now();
   let lastPct = -1;
   let last = 0;
   return {
     update(done, extra = '') {
       const pct = total ? Math.floor((100 * done) / total) : 100;
       const now = Date.now();
+      if (now - start < 2000) return;
       if (pct === lastPct || (pct < 100 && pct - lastPct < 10 && now - last < 5000)) return;
       lastPct = pct;
       last = now;

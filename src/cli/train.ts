@@ -125,7 +125,10 @@ export function runTraining(out: string, settings: { shape: ModelShape; hyper: T
   exportHuggingFace(trainer.lm, config, out, { dtype: o.dtype ?? 'f32', verify: config['model_type'] !== 'switchyard_moe' });
   writeFileAtomic(join(out, 'tokenizer.json'), JSON.stringify(data.tokenizerJson));
   writeFileAtomic(join(out, 'tokenizer_config.json'), JSON.stringify(data.tokenizerConfig, null, 2) + '\n');
-  writeFileAtomic(join(out, 'generation_config.json'), JSON.stringify({ bos_token_id: data.eosId, eos_token_id: data.eosId }, null, 2) + '\n');
+  // Small models loop under greedy decoding: ship sampling defaults (flags override them).
+  writeFileAtomic(join(out, 'generation_config.json'), JSON.stringify({
+    bos_token_id: data.eosId, eos_token_id: data.eosId, do_sample: true, temperature: 0.8, top_p: 0.95,
+  }, null, 2) + '\n');
   const finalValLoss = history.eval.at(-1)?.valLoss ?? NaN;
   const tokensPerSec = tokens / seconds;
   writeFileAtomic(join(out, 'training_log.json'), JSON.stringify({
