@@ -73,14 +73,14 @@ export function routerComparisonReport(runs: readonly RouterRun[], setup: string
   });
   const maxLoad = Math.max(...runs.flatMap((r) => r.history.load.flat()), 1e-9);
   const heatmaps = runs.map((r) => heatmap({
-    title: `${r.router}: expert load (share of routed slots)`, rowLabel: 'MoE layer', colLabel: 'expert',
+    title: r.router, rowLabel: 'MoE layer', colLabel: 'expert',
     values: r.history.load, domain: [0, maxLoad],
   })).join('\n');
   const html = page('Switchyard: router comparison', esc(setup), [
     { heading: 'Results', html: table(['router', 'what it does', 'val loss', 'experts / token', 'load max/mean', 'load CV', 'train tokens/s'], rows) },
     { heading: 'Loss curves', html: `<div class="charts">${val}${trainLoss}</div>` },
     { heading: 'Load balance', html: `<div class="charts">${imb}</div>` },
-    { heading: 'Expert load at the end of training (last steps; same colour scale for every router)', html: `<div class="charts">${heatmaps}</div>` },
+    { heading: 'Expert load at the end of training: share of routed slots per expert over the last steps (one colour scale for all)', html: `<div class="charts">${heatmaps}</div>` },
   ]);
   return { html, json: { setup, summaries, runs: runs.map((r) => ({ router: r.router, eval: r.history.eval, load: r.history.load })) } };
 }

@@ -96,9 +96,10 @@ const compare = program.command('compare-routers')
   .option('--routers <list>', `comma-separated (default: ${DEFAULT_COMPARISON.join(',')}; all: ${Object.keys(ROUTER_PRESETS).join(',')})`)
   .option('--config <file>', 'JSON with {model: {...}, train: {...}}; flags override it')
   .option('--text <files...>', 'training text files (default: the shipped corpus)')
-  .option('--tokenizer <dir>', 'reuse this folder\'s tokenizer.json');
+  .option('--tokenizer <dir>', 'reuse this folder\'s tokenizer.json')
+  .option('--report-only', 'rebuild report.html/json from the routers\' training_log.json files in --out (no training)');
 for (const o of train.options) if (o.long && !['--out', '--config', '--router', '--text', '--tokenizer', '--init', '--train-only', '--resume', '--vocab'].includes(o.long)) compare.addOption(o);
-compare.action((o: TrainCommandOptions & { routers?: string }) => compareRoutersCommand(o));
+compare.action((o: TrainCommandOptions & { routers?: string; reportOnly?: boolean }) => compareRoutersCommand(o));
 
 function fail(msg: string, e: unknown): never {
   process.stderr.write(`switchyard: error: ${msg}\n`);

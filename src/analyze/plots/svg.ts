@@ -49,10 +49,13 @@ export function lineChart(o: LineChartOptions): string {
   parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 10}" text-anchor="middle" font-size="12">${esc(o.xLabel)}</text>`);
   parts.push(`<text transform="translate(16 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle" font-size="12">${esc(o.yLabel)}</text>`);
   o.series.forEach((s, i) => {
+    // Ten colours, then the same colours dashed, then dotted: every series stays distinguishable.
     const color = schemeTableau10[i % 10]!;
+    const dash = ['', ' stroke-dasharray="7 3"', ' stroke-dasharray="2 2"'][Math.floor(i / 10) % 3]!;
     const pts = s.points.filter((p) => Number.isFinite(p[1]) && (!o.logY || p[1] > 0));
-    if (pts.length) parts.push(`<path class="series" d="${path(pts)}" fill="none" stroke="${color}" stroke-width="2"/>`);
-    parts.push(`<rect x="${W - m.r + 12}" y="${m.t + i * 18}" width="12" height="12" fill="${color}"/><text x="${W - m.r + 30}" y="${m.t + i * 18 + 10}" font-size="12">${esc(s.name)}</text>`);
+    if (pts.length) parts.push(`<path class="series" d="${path(pts)}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
+    const ly = m.t + i * 18 + 6;
+    parts.push(`<line x1="${W - m.r + 8}" x2="${W - m.r + 26}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"${dash}/><text x="${W - m.r + 30}" y="${ly + 4}" font-size="12">${esc(s.name)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('');
@@ -76,7 +79,7 @@ export function heatmap(o: HeatmapOptions): string {
   const C = o.values[0]?.length ?? 0;
   const cell = o.cell ?? Math.max(6, Math.min(28, Math.floor(560 / Math.max(C, 1))));
   const m = { l: 70, r: 90, t: 36, b: 44 };
-  const W = m.l + C * cell + m.r;
+  const W = Math.max(m.l + C * cell + m.r, o.title.length * 8 + 20);
   const H = m.t + R * cell + m.b;
   const flat = o.values.flat().filter(Number.isFinite);
   const [lo, hi] = o.domain ?? [Math.min(...flat, 0), Math.max(...flat, 1e-12)];
