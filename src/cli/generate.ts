@@ -10,6 +10,10 @@ import { hasTokenizer, loadTokenizer } from '../io/tokenizer.js';
 import { UserError } from '../util/errors.js';
 import { progress } from './progress.js';
 import { defaultModelDir, isModelDir } from '../models/default-model.js';
+import { traceTokens } from '../analyze/routing-trace.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
+import { parseBytes, formatBytes } from '../infer/offload/budget.js';
+import { POLICY_NAMES, type PolicyName } from '../infer/offload/policy.js';
 
 export interface GenerateCommandOptions {
   prompt?: string;
@@ -20,6 +24,12 @@ export interface GenerateCommandOptions {
   topK?: number;
   seed: number;
   stopAtEos: boolean;
+  /** Write the routing trace of prompt + continuation (src/analyze/routing-trace.ts) to this JSON file. */
+  trace?: string;
+  /** Expert offloading: most bytes of routed-expert weights resident (e.g. "512M", "2G"). */
+  memoryBudget?: string;
+  /** Offload cache policy: lru (default), lfu, prefetch, none. */
+  offloadPolicy?: string;
 }
 
 export function parseIds(s: string): number[] {
@@ -77,8 +87,13 @@ export function generateCommand(dir: string, o: GenerateCommandOptions): void {
   const tok = o.prompt !== undefined || hasTokenizer(dir) ? loadTokenizer(dir) : undefined;
   const prompt = o.promptIds !== undefined ? parseIds(o.promptIds) : tok!.encode(o.prompt!);
   if (prompt.length === 0) throw new UserError('the prompt encodes to no tokens');
+  if (o.trace !== undefined && o.memoryBudget !== undefined) throw new UserError('--trace cannot be combined with --memory-budget (its extra forward pass would count in the offload statistics)');
+  if (o.offloadPolicy !== undefined && o.memoryBudget === undefined) throw new UserError('--offload-policy needs --memory-budget');
+  const policy = (o.offloadPolicy ?? 'lru') as PolicyName;
+  if (!POLICY_NAMES.includes(policy)) throw new UserError(`--offload-policy must be one of ${POLICY_NAMES.join(', ')}, got "${o.offloadPolicy}"`);
+  const offload = o.memoryBudget !== undefined ? { budgetBytes: parseBytes(o.memoryBudget), policy } : undefined;
   let bar: ReturnType<typeof progress> | undefined;
-  const { model, spec } = loadModel(dir, { onProgress: (d, t) => { (bar ??= progress('loading', t, 'layers')).update(d); } });
+  const { model, spec } = loadModel(dir, { offload, onProgress: (d, t) => { (bar ??= progress('loading', t, 'layers')).update(d); } });
   bar?.stop();
   const bad = prompt.find((t) => t >= spec.vocabSize);
   if (bad !== undefined) throw new UserError(`prompt token id ${bad} is outside the vocabulary (0..${spec.vocabSize - 1})`);
@@ -109,4 +124,19 @@ export function generateCommand(dir: string, o: GenerateCommandOptions): void {
   const n = generated.length;
   const decodeRate = n > 1 ? ((n - 1) / ((t1 - first) / 1000)).toFixed(1) : 'n/a';
   process.stderr.write(`${n} tokens, prefill ${(first - t0).toFixed(0)} ms, decode ${decodeRate} tok/s\n`);
+  if (o.trace !== undefined) {
+    // One captured forward over prompt + continuation (windows of the model's context): the routing decoding made,
+    // up to float rounding (cached and full attention sum in different orders).
+    const tr = traceTokens(model, [...prompt, ...generated], { window: spec.maxPositions });
+    writeFileAtomic(o.trace, JSON.stringify(tr) + '\n');
+    process.stderr.write(`routing trace written to ${o.trace}\n`);
+  }
+  const c = model.offload;
+  if (c) {
+    const s = c.stats;
+    process.stderr.write(`offload (${c.policy.name}, budget ${formatBytes(c.budgetBytes)} of ${formatBytes(c.totalExpertBytes())} expert weights): `
+      + `hit rate ${(100 * s.hits / Math.max(1, s.accesses)).toFixed(1)} % (${s.hits}/${s.accesses}), ${s.loads} expert reads `
+      + `(${formatBytes(s.bytesRead)}, ${s.readMs.toFixed(0)} ms)${s.prefetchLoads ? `, ${s.prefetchLoads} prefetched, ${s.prefetchHits} used` : ''}\n`);
+    model.close();
+  }
 }

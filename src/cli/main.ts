@@ -13,6 +13,7 @@ import { supportedModelTypes } from '../models/registry.js';
 import { trainCommand, type TrainCommandOptions } from './train.js';
 import { compareRoutersCommand, DEFAULT_COMPARISON } from './compare-routers.js';
 import { ROUTER_PRESETS } from '../train/presets.js';
+import { analyzeCommand, type AnalyzeOptions } from './analyze.js';
 
 const verbose = process.argv.includes('--verbose');
 
@@ -57,6 +58,9 @@ program.command('generate')
   .addOption(new Option('--top-k <k>', '0 = no limit (default: generation_config.json, else 0)').argParser(num('top-k', 0, 1e9, true)))
   .addOption(new Option('--seed <s>').default(0).argParser(num('seed', 0, 2 ** 32 - 1, true)))
   .option('--no-stop-at-eos', 'keep going past the end-of-sequence token')
+  .option('--trace <file>', 'write the routing trace (experts and gates per MoE layer and token) as JSON')
+  .option('--memory-budget <bytes>', 'offload routed experts: keep at most this many bytes of them resident, read the rest on demand (e.g. 512M, 2G)')
+  .option('--offload-policy <p>', 'expert cache policy with --memory-budget: lru (default), lfu, prefetch (pre-gated LRU), none')
   .action((args: string[], o) => {
     const { dir, prompt } = resolveGenerateArgs(args, o);
     generateCommand(dir, { ...o, prompt });
@@ -100,6 +104,17 @@ const compare = program.command('compare-routers')
   .option('--report-only', 'rebuild report.html/json from the routers\' training_log.json files in --out (no training)');
 for (const o of train.options) if (o.long && !['--out', '--config', '--router', '--text', '--tokenizer', '--init', '--train-only', '--resume', '--vocab'].includes(o.long)) compare.addOption(o);
 compare.action((o: TrainCommandOptions & { routers?: string; reportOnly?: boolean }) => compareRoutersCommand(o));
+
+program.command('analyze')
+  .description('routing analytics of a text (load, entropy, specialisation, affinity, SRP/SCH, similarity): report.html + report.json')
+  .argument('[model-dir]', 'Hugging Face model folder (default: the shipped model)')
+  .requiredOption('--text <file>', 'text to route')
+  .option('--compare <file>', 'second text: adds per-layer routing similarity')
+  .option('--out <dir>', 'output folder', 'analysis')
+  .addOption(new Option('--window <n>', 'tokens per forward (default 256, at most the model context)').argParser(num('window', 1, 1e6, true)))
+  .addOption(new Option('--max-tokens <n>', 'analyze only the first n tokens of each text').argParser(num('max-tokens', 1, 1e9, true)))
+  .option('--trace', 'also write the routing trace(s) as trace.json')
+  .action((dir: string | undefined, o: AnalyzeOptions) => { analyzeCommand(dir, o); });
 
 function fail(msg: string, e: unknown): never {
   process.stderr.write(`switchyard: error: ${msg}\n`);

@@ -8,7 +8,7 @@ import type { ModelSpec, LayerSpec } from './spec.js';
 import type { Weight } from '../tensor/weight.js';
 import type { Routing } from '../moe/routers/router.js';
 import type { AttentionModule } from '../nn/attention-module.js';
-import type { FfnContext, FfnModule } from '../nn/ffn-module.js';
+import type { FfnContext, FfnModule, SlotRoutingResult } from '../nn/ffn-module.js';
 import { Norm } from '../nn/norm.js';
 import { GqaAttention } from '../nn/gqa-attention.js';
 import { MlaAttention } from '../nn/mla-attention.js';
@@ -18,6 +18,7 @@ import { linear } from '../backend/cpu/linear.js';
 import { KVCache } from '../infer/kv-cache.js';
 import { UserError } from '../util/errors.js';
 import { weightToF32 } from '../tensor/weight.js';
+import { ExpertCache, type OffloadOptions } from '../infer/offload/expert-cache.js';
 
 /** Per-layer intermediates recorded when `capture` is on (for tests, analytics and telemetry). */
 export interface Capture {
@@ -28,6 +29,8 @@ export interface Capture {
   ffnOut: Float32Array[];
   /** Routing of each MoE layer (undefined for dense layers). Tokens ordered batch-major. */
   routing: (Routing | undefined)[];
+  /** Slots of each MoE layer run by a zoo (slot) router (undefined for dense and fixed-k layers). */
+  slots: (SlotRoutingResult | undefined)[];
 }
 
 export interface ForwardResult {
@@ -41,13 +44,13 @@ class DecoderLayer {
   readonly attn: AttentionModule;
   readonly postNorm: Norm;
   readonly ffn: FfnModule;
-  constructor(readonly spec: LayerSpec, D: number, ck: Checkpoint, maxPositions: number, keepBf16: boolean, index = 0) {
+  constructor(readonly spec: LayerSpec, D: number, ck: Checkpoint, maxPositions: number, keepBf16: boolean, index = 0, offload?: ExpertCache) {
     this.inputNorm = new Norm(spec.inputNorm, D, ck);
     this.attn = spec.attention.kind === 'gqa'
       ? new GqaAttention(spec.attention, D, ck, maxPositions, keepBf16)
       : new MlaAttention(spec.attention, D, ck, maxPositions, keepBf16);
     this.postNorm = new Norm(spec.postAttentionNorm, D, ck);
-    this.ffn = spec.ffn.kind === 'dense' ? new DenseFfn(spec.ffn, D, ck, keepBf16) : new MoeBlock(spec.ffn, D, ck, keepBf16, index);
+    this.ffn = spec.ffn.kind === 'dense' ? new DenseFfn(spec.ffn, D, ck, keepBf16) : new MoeBlock(spec.ffn, D, ck, keepBf16, index, offload);
   }
 }
 
@@ -55,6 +58,11 @@ export interface LoadOptions {
   /** Keep bf16 matrices compressed in memory (default true). */
   keepBf16?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Expert offloading: routed experts stay on disk and are read on demand into a cache of at most `budgetBytes`
+   * (src/infer/offload/). The model keeps its own handles on the weight files until `close()`.
+   */
+  offload?: OffloadOptions;
 }
 
 export class CausalLM {
@@ -63,20 +71,28 @@ export class CausalLM {
   private finalNorm: Norm;
   private lmHead: Weight;
   private lmHeadBias?: Weight;
+  /** The expert cache when loaded with `offload` (statistics, trace). */
+  readonly offload?: ExpertCache;
 
   constructor(readonly spec: ModelSpec, ck: Checkpoint, opts: LoadOptions = {}) {
     const keepBf16 = opts.keepBf16 ?? true;
+    if (opts.offload) this.offload = new ExpertCache(ck.dir, opts.offload);
     const D = spec.hiddenSize;
     const V = spec.vocabSize;
     this.embed = ck.weight(spec.embedding, { keepBf16, shape: [V, D] });
     spec.layers.forEach((ls, i) => {
-      this.layers.push(new DecoderLayer(ls, D, ck, spec.maxPositions, keepBf16, i));
+      this.layers.push(new DecoderLayer(ls, D, ck, spec.maxPositions, keepBf16, i, this.offload));
       opts.onProgress?.(i + 1, spec.layers.length + 1);
     });
     this.finalNorm = new Norm(spec.finalNorm, D, ck);
     this.lmHead = spec.lmHead === spec.embedding ? this.embed : ck.weight(spec.lmHead, { keepBf16, shape: [V, D] });
     if (spec.lmHeadBias) this.lmHeadBias = ck.weight(spec.lmHeadBias, { shape: [V] });
     opts.onProgress?.(spec.layers.length + 1, spec.layers.length + 1);
+  }
+
+  /** Release the offloaded experts and the weight files they are read from (no-op without offloading). */
+  close(): void {
+    this.offload?.close();
   }
 
   newCache(batch: number): KVCache {
@@ -113,7 +129,7 @@ export class CausalLM {
     const T = B * S;
     const start = cache.length;
     let h = this.embedTokens(ids);
-    const cap: Capture | undefined = capture ? { hidden: [h.slice()], ffnIn: [], ffnOut: [], routing: [] } : undefined;
+    const cap: Capture | undefined = capture ? { hidden: [h.slice()], ffnIn: [], ffnOut: [], routing: [], slots: [] } : undefined;
     const rm = this.spec.residualMultiplier;
     // Cross-layer router state (recurrent routers, gating residuals) for this forward's tokens.
     const ffnCtx: FfnContext = { carry: new Map() };
@@ -127,7 +143,7 @@ export class CausalLM {
       for (let i = 0; i < h.length; i++) h[i]! += a[i]! * rm;
       const y = layer.postNorm.apply(h);
       const r = layer.ffn.forward(y, T, ffnCtx);
-      if (cap) { cap.ffnIn.push(y); cap.ffnOut.push(r.out); cap.routing.push(r.routing); }
+      if (cap) { cap.ffnIn.push(y); cap.ffnOut.push(r.out); cap.routing.push(r.routing); cap.slots.push(r.slots); }
       for (let i = 0; i < h.length; i++) h[i]! += r.out[i]! * rm;
       if (cap && li < this.layers.length - 1) cap.hidden.push(h.slice());
     });

@@ -26,6 +26,7 @@ import type { TrainableRouter } from './routers/trainable.js';
 import { constant, noGrad } from '../train/autograd/var.js';
 import { weightToF32 } from '../tensor/weight.js';
 import { UserError } from '../util/errors.js';
+import type { ExpertCache } from '../infer/offload/expert-cache.js';
 
 export class MoeBlock implements FfnModule {
   /** The fixed-k inference router (standard kinds). For a zoo-routed block it only names the router and throws. */
@@ -38,7 +39,11 @@ export class MoeBlock implements FfnModule {
   private shared?: ExpertWeights;
   private sharedGate?: Weight;
 
-  constructor(readonly spec: MoeSpec, readonly D: number, ck: Checkpoint, keepBf16: boolean, readonly layer = 0) {
+  /**
+   * With `offload`, routed experts are not loaded here: the expert cache reads them on demand (src/infer/offload/),
+   * and `experts` stays empty.
+   */
+  constructor(readonly spec: MoeSpec, readonly D: number, ck: Checkpoint, keepBf16: boolean, readonly layer = 0, private readonly offload?: ExpertCache) {
     const E = spec.numExperts;
     if (isZooRouterSpec(spec.router)) {
       const zoo = loadZooRouter(spec, D, ck, layer);
@@ -52,7 +57,14 @@ export class MoeBlock implements FfnModule {
       if (spec.routerBias) this.routerB = ck.weight(spec.routerBias, { shape: [E] });
       this.router = makeRouter(spec.router, E, spec.topK, ck);
     }
-    this.experts = loadExperts(spec.experts, E, D, ck, keepBf16);
+    if (offload) {
+      // Pre-gating for a prefetching cache: this layer's router applied to an earlier layer's hidden state.
+      const predict = this.routerW ? (x: Float32Array, T: number): number[] => this.predictExperts(x, T) : undefined;
+      offload.addLayer(layer, spec.experts, E, D, keepBf16, predict);
+      this.experts = [];
+    } else {
+      this.experts = loadExperts(spec.experts, E, D, ck, keepBf16);
+    }
     if (spec.shared) {
       this.shared = loadGatedFfn(spec.shared.ffn, D, ck, keepBf16);
       if (spec.shared.gate) this.sharedGate = ck.weight(`${spec.shared.gate}.weight`, { shape: [1, D] });
@@ -64,6 +76,20 @@ export class MoeBlock implements FfnModule {
     return linear(x, T, this.D, this.routerW, this.routerB);
   }
 
+  /** The distinct experts this block's router would choose for x[T, D], ascending (for offload prefetch). */
+  predictExperts(x: Float32Array, T: number): number[] {
+    const r = this.router.route(this.routerLogits(x, T), T);
+    const seen = new Uint8Array(this.spec.numExperts);
+    for (let i = 0; i < r.experts.length; i++) seen[r.experts[i]!] = 1;
+    const out: number[] = [];
+    seen.forEach((v, e) => { if (v) out.push(e); });
+    return out;
+  }
+
+  private expert(e: number): ExpertWeights {
+    return this.offload ? this.offload.get(this.layer, e) : this.experts[e]!;
+  }
+
   forward(x: Float32Array, T: number, ctx?: FfnContext): FfnResult {
     const D = this.D;
     const out = new Float32Array(T * D);
@@ -73,9 +99,10 @@ export class MoeBlock implements FfnModule {
       res.slots = this.runSlots(this.slotRouter, x, T, ctx ?? { carry: new Map() }, out);
     } else {
       const routing = this.router.route(this.routerLogits(x, T), T);
-      runExperts(x, D, routing, dispatch(routing), (e) => this.experts[e]!, cfg, out);
+      runExperts(x, D, routing, dispatch(routing), (e) => this.expert(e), cfg, out);
       res.routing = routing;
     }
+    this.offload?.afterLayer(this.layer, x, T);
     if (this.shared) {
       const s = gatedFfn(x, T, D, this.shared, { act: this.spec.act });
       const g = this.sharedGate ? linear(x, T, D, this.sharedGate) : undefined;
@@ -93,7 +120,7 @@ export class MoeBlock implements FfnModule {
     const r = noGrad(() => router.route(constant(x, [T, D]), { layer: this.layer, carry: ctx.carry, training: false }));
     const gates = r.gates.data instanceof Float32Array ? r.gates.data : Float32Array.from(r.gates.data);
     const slots = { tokens: r.tokens, experts: r.experts, gates };
-    runExpertSlots(x, D, slots, E, (e) => this.experts[e]!, { act: this.spec.act, actOpts: this.spec.actOpts }, out);
+    runExpertSlots(x, D, slots, E, (e) => this.expert(e), { act: this.spec.act, actOpts: this.spec.actOpts }, out);
     const extra = router.extraExperts;
     const constRows = new Map<number, number[]>();
     for (let s = 0; s < r.experts.length; s++) {
