@@ -1,18 +1,10 @@
 /** Shared helpers for the backend tests: seeded data, a float64 reference matmul and its error bound. */
 import { f32ToBf16 } from '../../src/tensor/dtype.js';
 import type { Weight, WeightDType } from '../../src/tensor/weight.js';
+import { makeRng } from '../../src/infer/sampling.js';
 
-/** mulberry32: small, seeded, good enough for test data. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded uniform [0, 1) source for test data (the engine's mulberry32). */
+export const rng = makeRng;
 
 export function randomF32(n: number, r: () => number, scale = 1): Float32Array {
   const a = new Float32Array(n);

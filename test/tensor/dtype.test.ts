@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bf16ArrayToF32, bf16ToF32, f16ArrayToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/tensor/dtype.js';
+import { makeRng } from '../../src/infer/sampling.js';
 
 // ---- independent reference code -------------------------------------------------------------------------
 
@@ -44,17 +45,7 @@ function f32FromBits(u: number): number {
   return fb[0]!;
 }
 
-/** Seeded PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = makeRng;
 
 /**
  * Round-to-nearest-even oracle for a positive-magnitude table of representable values sorted ascending

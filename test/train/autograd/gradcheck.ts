@@ -19,18 +19,10 @@
  */
 import assert from 'node:assert/strict';
 import { Var, backward, constant, noGrad, param } from '../../../src/train/autograd/index.js';
+import { makeRng } from '../../../src/infer/sampling.js';
 
-/** mulberry32: small, seeded, good enough for test data. Returns values in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded uniform [0, 1) source for test data (the engine's mulberry32). */
+export const rng = makeRng;
 
 /** n uniform values in [−scale, scale) + shift. */
 export function uniform(n: number, r: () => number, scale = 1, shift = 0): Float64Array {
