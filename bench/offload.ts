@@ -9,8 +9,11 @@
  *
  * Caveats, also written into the results: random routers route near-uniformly (every expert equally likely), which is
  * the worst case for caching; the checkpoint file sits in the OS page cache after it is written (24 GiB RAM), so a
- * "read" is a memcpy from the page cache, not a disk read; reads are synchronous, so prefetch moves reads earlier but
- * does not overlap them with compute.
+ * "read" is a memcpy from the page cache, not a disk read. Demand reads are synchronous; prefetch reads for layer l+1
+ * are issued before layer l's expert GEMMs and performed by a reader thread while they run ('prefetch (reader
+ * thread)', forced on: the library default 'auto' uses the thread only with a core to spare beyond the kernel threads);
+ * 'prefetch (sync reads)' is the same cache with those reads done synchronously at issue time, for comparison.
+ * SWITCHYARD_THREADS=1 npm run bench:offload measures with one kernel thread (a core left for the reader).
  *
  *   npm run bench:offload                  (after npx tsc -p .; writes bench/results/offload.json)
  *   node dist/bench/offload.js --quick     (tiny model, a smoke run; writes no results file)
@@ -25,6 +28,7 @@ import { loadModel } from '../src/models/load.js';
 import type { CausalLM } from '../src/models/causal-lm.js';
 import { initCpuBackend } from '../src/backend/cpu/init.js';
 import { linearKernelName } from '../src/backend/cpu/linear.js';
+import { wasmBackendInfo } from '../src/backend/cpu/wasm/index.js';
 import { belady } from '../src/infer/offload/belady.js';
 import type { PolicyName } from '../src/infer/offload/policy.js';
 import { formatBytes } from '../src/infer/offload/budget.js';
@@ -89,6 +93,9 @@ interface Row {
   prefetchLoads?: number;
   prefetchHits?: number;
   readMs?: number;
+  /** Prefetches read by the reader thread, and main-thread ms blocked waiting for them. */
+  asyncLoads?: number;
+  waitMs?: number;
   decodeTokPerSec: number;
 }
 
@@ -109,7 +116,7 @@ const one = probe.offload!.maxExpertBytes();
 probe.close();
 console.log(`checkpoint ${DIR}: ${SHAPE.layers} layers × ${SHAPE.experts} experts of ${formatBytes(one)} = ${formatBytes(total)} of expert weights; kernels ${linearKernelName()}, ${cpus().length} cores`);
 
-const runs = 1 + FRACTIONS.length * POLICIES.length;
+const runs = 1 + FRACTIONS.length * (POLICIES.length + 1);
 const bar = progress('offload bench', runs * NEW, 'steps');
 let done = 0;
 const tick = (): void => bar.update(++done);
@@ -117,8 +124,8 @@ const tick = (): void => bar.update(++done);
 const rows: Row[] = [];
 let refTokens: number[] | undefined;
 let refTrace: number[] | undefined;
-function measure(policy: PolicyName, budgetBytes: number, fraction: number | null): Row {
-  const { model } = loadModel(DIR, { offload: { budgetBytes, policy } });
+function measure(policy: PolicyName, budgetBytes: number, fraction: number | null, asyncPrefetch: boolean | 'auto' = 'auto'): Row {
+  const { model } = loadModel(DIR, { offload: { budgetBytes, policy, asyncPrefetch } });
   const r = decode(model, tick);
   const c = model.offload!;
   const s = c.stats;
@@ -127,15 +134,17 @@ function measure(policy: PolicyName, budgetBytes: number, fraction: number | nul
   if (c.trace.join() !== refTrace!.join()) throw new Error(`${policy} at ${budgetBytes} bytes saw a different access trace`);
   model.close();
   return {
-    budgetFraction: fraction, budgetBytes: fraction === null ? null : budgetBytes, policy, hitRate: s.hits / s.accesses, accesses: s.accesses,
-    expertReads: s.loads, prefetchLoads: s.prefetchLoads, prefetchHits: s.prefetchHits, readMs: Math.round(s.readMs), decodeTokPerSec: r.tokPerSec,
+    budgetFraction: fraction, budgetBytes: fraction === null ? null : budgetBytes, policy: policy !== 'prefetch' ? policy : asyncPrefetch ? 'prefetch (reader thread)' : 'prefetch (sync reads)', hitRate: s.hits / s.accesses, accesses: s.accesses,
+    expertReads: s.loads, prefetchLoads: s.prefetchLoads, prefetchHits: s.prefetchHits, readMs: Math.round(s.readMs),
+    ...(policy === 'prefetch' ? { asyncLoads: s.asyncLoads, waitMs: Math.round(s.waitMs) } : {}), decodeTokPerSec: r.tokPerSec,
   };
 }
 
 rows.push(measure('none', one, null));
 for (const f of FRACTIONS) {
   const budgetBytes = Math.max(one, Math.floor((f * total) / one) * one);
-  for (const p of POLICIES) rows.push(measure(p, budgetBytes, f));
+  for (const p of POLICIES) rows.push(measure(p, budgetBytes, f, p === 'prefetch' ? true : 'auto'));
+  rows.push(measure('prefetch', budgetBytes, f, false));
   const b = belady(refTrace!, budgetBytes / one);
   rows.push({ budgetFraction: f, budgetBytes, policy: 'belady (offline bound)', hitRate: b.hitRate, accesses: b.hits + b.misses, expertReads: b.misses, decodeTokPerSec: NaN });
 }
@@ -169,11 +178,12 @@ for (const m of perLayer.values()) {
   topShare += c.slice(0, SHAPE.topK).reduce((a, b) => a + b, 0) / n / perLayer.size;
 }
 console.log(`routing concentration: a layer's ${SHAPE.topK} most used experts take ${pct(topShare)} of its accesses (uniform routing: ${pct(SHAPE.topK / SHAPE.experts)})`);
-const header = ['budget', 'policy', 'hit rate', 'expert reads', 'prefetched (used)', 'read ms', 'decode tok/s'];
+const header = ['budget', 'policy', 'hit rate', 'expert reads', 'prefetched (used)', 'read ms', 'async (wait ms)', 'decode tok/s'];
 const table = rows.map((r) => [
   r.budgetFraction === null ? '—' : `${Math.round(r.budgetFraction * 100)} % (${formatBytes(r.budgetBytes!)})`,
   r.policy, pct(r.hitRate), String(r.expertReads),
   r.prefetchLoads ? `${r.prefetchLoads} (${r.prefetchHits})` : '', r.readMs === undefined ? '' : String(r.readMs),
+  r.asyncLoads === undefined ? '' : `${r.asyncLoads} (${r.waitMs})`,
   Number.isFinite(r.decodeTokPerSec) ? r.decodeTokPerSec.toFixed(2) : '',
 ]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
@@ -187,13 +197,15 @@ if (!quick) {
   const json = {
     date: new Date().toISOString(),
     shape: SHAPE, expertBytes: one, totalExpertBytes: total, promptTokens: PROMPT, decodeTokens: NEW,
-    kernels: linearKernelName(), cores: cpus().length, topKExpertShare: topShare,
+    kernels: linearKernelName(), kernelThreads: wasmBackendInfo()?.threads ?? 1, cores: cpus().length, topKExpertShare: topShare,
     notes: [
       'random weights: the routers are random projections; routing is far from uniform in practice (topKExpertShare: the share of a layer\'s accesses taken by its top-k most used experts, uniform = k/E), because the hidden states of a random model are similar from token to token',
       'tokens are sampled at temperature 1 with a fixed seed (identical in every run: logits are bit-identical); greedy decoding of a random model repeats a token and its routing',
       'hit rate and Belady are over the whole run (prefill + decode accesses); tokens/s is decode only',
       'the checkpoint is in the OS page cache: an expert read is a memcpy from the page cache, not a disk read',
-      'prefetch reads are synchronous (issued after layer l, before layer l+1): they raise the hit rate but do not overlap compute',
+      'prefetch for layer l+1 is issued when layer l has routed, before its expert GEMMs (layer l\'s experts pinned); its reads run on a reader thread (readSync into the shared WASM heap, Atomics completion flags) while layer l computes; asyncLoads = prefetches read that way, waitMs = main-thread time blocked on them (part of readMs); demand misses stay synchronous',
+      '"prefetch (sync reads)" is the same cache and policy with the prefetch reads done synchronously at issue time (asyncPrefetch: false): same hits and reads, no overlap',
+      'a page-cache read is itself a CPU copy: the reader thread needs a free core. With kernelThreads = cores it competes with the kernels\' worker pool for CPU (and memory bandwidth) and can make decoding slower than synchronous prefetch; the library default (asyncPrefetch \'auto\') therefore uses it only when cores > kernel threads',
       'Belady (furthest next use) bounds demand-fetching caches; a prefetching cache is not one and may exceed it',
     ],
     rows,

@@ -99,10 +99,11 @@ export class MoeBlock implements FfnModule {
       res.slots = this.runSlots(this.slotRouter, x, T, ctx ?? { carry: new Map() }, out);
     } else {
       const routing = this.router.route(this.routerLogits(x, T), T);
+      // Prefetch for the next MoE layer before this layer's expert GEMMs, so its reads overlap them.
+      this.offload?.prefetchNext(this.layer, x, T, new Set(routing.experts));
       runExperts(x, D, routing, dispatch(routing), (e) => this.expert(e), cfg, out);
       res.routing = routing;
     }
-    this.offload?.afterLayer(this.layer, x, T);
     if (this.shared) {
       const s = gatedFfn(x, T, D, this.shared, { act: this.spec.act });
       const g = this.sharedGate ? linear(x, T, D, this.sharedGate) : undefined;
@@ -120,6 +121,7 @@ export class MoeBlock implements FfnModule {
     const r = noGrad(() => router.route(constant(x, [T, D]), { layer: this.layer, carry: ctx.carry, training: false }));
     const gates = r.gates.data instanceof Float32Array ? r.gates.data : Float32Array.from(r.gates.data);
     const slots = { tokens: r.tokens, experts: r.experts, gates };
+    this.offload?.prefetchNext(this.layer, x, T, new Set(Array.from(r.experts).filter((e) => e < E)));
     runExpertSlots(x, D, slots, E, (e) => this.expert(e), { act: this.spec.act, actOpts: this.spec.actOpts }, out);
     const extra = router.extraExperts;
     const constRows = new Map<number, number[]>();

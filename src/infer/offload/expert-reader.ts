@@ -5,6 +5,9 @@
  * tensor); GPT-OSS's [E, D, 2F] interleaved layout reads the expert's range and de-interleaves it. Bytes keep their
  * dtype (bf16 stays bf16 when the model keeps bf16; f16 is widened to f32 exactly as the resident loader does), so an
  * offloaded expert is bit-for-bit the resident one. The reader opens its own file handles (header parse only).
+ *
+ * `read(e, rd)` may hand the byte-range reads that land directly in final storage (F32, and BF16 kept as bf16) to
+ * `rd` (the expert cache queues them on its reader thread); widened and transposed data is always read here.
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,7 +17,7 @@ import type { ExpertLayout } from '../../models/spec.js';
 import type { ExpertWeights } from '../../moe/experts.js';
 import type { Weight, WeightDType } from '../../tensor/weight.js';
 import { allocWeightData } from '../../backend/cpu/weight-store.js';
-import { freeWeightData } from '../../backend/cpu/wasm/index.js';
+import { allocWeightDataForOverwrite, freeWeightData } from '../../backend/cpu/wasm/index.js';
 import { bf16ArrayToF32, f16ArrayToF32 } from '../../tensor/dtype.js';
 import { UserError } from '../../util/errors.js';
 import { shapeStr } from '../../tensor/tensor.js';
@@ -25,6 +28,9 @@ export interface LoadedExpert {
   blocks: (Float32Array | Uint16Array)[];
   bytes: number;
 }
+
+/** Reads `dst.length` bytes of tensor `name` from byte `start` of it into `dst` (now or later). */
+export type RangeReader = (name: string, start: number, dst: Uint8Array) => void;
 
 /** The model folder's weight files, opened for positioned reads. */
 export class TensorFiles {
@@ -58,6 +64,15 @@ export class TensorFiles {
     return f.info(name);
   }
 
+  /** Where byte `start` of tensor `name` lies: the file's path and absolute offset, for a read by another thread. */
+  locate(name: string, start: number, length: number): { path: string; offset: number } {
+    const f = this.where.get(name);
+    if (!f) throw new UserError(`checkpoint ${this.dir} is missing tensor ${name}`);
+    const t = f.info(name);
+    if (start < 0 || start + length > t.byteLength) throw new Error(`byte range [${start}, ${start + length}) is outside ${name} (${t.byteLength} bytes)`);
+    return { path: f.source.label, offset: t.offset + start };
+  }
+
   /** Read `length` bytes of tensor `name` starting `start` bytes into it. */
   readRange(name: string, start: number, dst: Uint8Array): void {
     const f = this.where.get(name);
@@ -80,12 +95,12 @@ function bytesOf(a: Float32Array | Uint16Array): Uint8Array {
  * `count` elements of tensor `name` from element `first` on, as the resident loader would store them: F32 and (with
  * keepBf16) BF16 read straight into weight storage; F16, and BF16 without keepBf16, widened to f32.
  */
-function readElements(files: TensorFiles, name: string, first: number, count: number, keepBf16: boolean): { dtype: WeightDType; data: Float32Array | Uint16Array } {
+function readElements(files: TensorFiles, name: string, first: number, count: number, keepBf16: boolean, rd?: RangeReader): { dtype: WeightDType; data: Float32Array | Uint16Array } {
   const info = files.info(name);
   if (info.dtype === 'F32' || (info.dtype === 'BF16' && keepBf16)) {
     const dtype: WeightDType = info.dtype === 'F32' ? 'f32' : 'bf16';
-    const data = allocWeightData(dtype, count);
-    files.readRange(name, first * (dtype === 'f32' ? 4 : 2), bytesOf(data));
+    const data = allocWeightDataForOverwrite(dtype, count); // the read below fills all of it
+    (rd ?? ((n, st, d) => files.readRange(n, st, d)))(name, first * (dtype === 'f32' ? 4 : 2), bytesOf(data));
     return { dtype, data };
   }
   if (info.dtype !== 'F16' && info.dtype !== 'BF16') throw new UserError(`tensor ${name} has dtype ${info.dtype}; offloaded experts must be F32, F16 or BF16`);
@@ -141,7 +156,8 @@ export class ExpertReader {
     this.expertBytes = 2 * this.F * D * esize(layout.gateUp) + this.F * D * esize(layout.down);
   }
 
-  read(e: number): LoadedExpert {
+  /** Expert e's weights; direct byte-range reads go through `rd` when given (GPT-OSS's transposed layout: never). */
+  read(e: number, rd?: RangeReader): LoadedExpert {
     if (!(e >= 0 && e < this.E)) throw new Error(`expert ${e} is outside 0..${this.E - 1}`);
     const { layout, D, F } = this;
     const kb = this.keepBf16;
@@ -151,7 +167,7 @@ export class ExpertReader {
         const name = n(p);
         const info = this.files.info(name);
         if (info.shape.length !== 2 || info.shape[0] !== shape[0] || info.shape[1] !== shape[1]) throw new UserError(`tensor ${name} has shape ${shapeStr(info.shape)}, expected ${shapeStr(shape)}`);
-        const r = readElements(this.files, name, 0, F * D, kb);
+        const r = readElements(this.files, name, 0, F * D, kb, rd);
         return { w: weight(name, r.dtype, shape, r.data), block: r.data };
       };
       const g = get(layout.gate, [F, D]);
@@ -161,8 +177,8 @@ export class ExpertReader {
     }
     if (layout.kind === 'fused') {
       // gate_up row range [e·2F, (e+1)·2F) of [E·2F, D]; down rows [e·D, (e+1)·D) of [E·D, F].
-      const gu = readElements(this.files, layout.gateUp, e * 2 * F * D, 2 * F * D, kb);
-      const dn = readElements(this.files, layout.down, e * D * F, D * F, kb);
+      const gu = readElements(this.files, layout.gateUp, e * 2 * F * D, 2 * F * D, kb, rd);
+      const dn = readElements(this.files, layout.down, e * D * F, D * F, kb, rd);
       return {
         weights: {
           gate: weight(`${layout.gateUp}[${e}].gate`, gu.dtype, [F, D], gu.data.subarray(0, F * D)),

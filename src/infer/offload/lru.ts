@@ -7,12 +7,18 @@ export class LruPolicy implements EvictionPolicy {
   private readonly order = new Map<number, true>();
 
   onAccess(key: number): void {
-    this.order.delete(key);
-    this.order.set(key, true);
+    this.touch(key);
   }
 
+  /** Not `this.onAccess`: a subclass's onAccess (prefetch: a demand use) must not run for an insertion. */
   onInsert(key: number): void {
-    this.onAccess(key);
+    this.touch(key);
+  }
+
+  /** Make `key` the most recently used. */
+  protected touch(key: number): void {
+    this.order.delete(key);
+    this.order.set(key, true);
   }
 
   onEvict(key: number): void {

@@ -11,6 +11,8 @@ export interface EvictionPolicy {
   onInsert(key: number): void;
   /** A key became resident ahead of use (prefetching policies). */
   onPrefetch?(key: number): void;
+  /** MoE layer `layer` has routed and is about to access its experts (prefetching policies). */
+  onLayer?(layer: number): void;
   /** A key left the cache. */
   onEvict(key: number): void;
   /** The key to evict next among the resident ones, skipping `pinned`; undefined when every resident key is pinned. */

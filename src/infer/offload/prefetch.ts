@@ -1,7 +1,8 @@
 /**
- * Routing-aware prefetch (pre-gating, as in Pre-gated MoE / Read-ME / ExpertFlow): after layer l's experts have run,
- * layer l+1's router is applied to layer l's MoE input (the hidden state at hand) and the experts it would choose are
- * loaded into the cache before layer l+1 asks for them. The prediction lives in the MoE block (it owns the router)
+ * Routing-aware prefetch (pre-gating, as in Pre-gated MoE / Read-ME / ExpertFlow): once layer l has routed its tokens
+ * and before its experts run, layer l+1's router is applied to layer l's MoE input (the hidden state at hand) and the
+ * experts it would choose are loaded into the cache (their reads overlapping layer l's compute, see expert-cache.ts)
+ * before layer l+1 asks for them. The prediction lives in the MoE block (it owns the router)
  * and the loading in the cache; this policy decides eviction:
  *
  * LRU, except that a mispredicted prefetch goes first: an expert that was prefetched for a layer, whose layer has
@@ -26,6 +27,21 @@ export class PrefetchPolicy extends LruPolicy {
   onPrefetch(key: number): void {
     super.onInsert(key);
     this.unused.set(key, ++this.clock);
+  }
+
+  /**
+   * Layer `layer` has routed its tokens and is about to run (the cache prefetches for the next layer now, before
+   * this layer's demand accesses): it is the current layer, so earlier layers' unused prefetches count as mispredicted.
+   */
+  onLayer(layer: number): void {
+    this.current = layer;
+    this.layerUse.set(layer, ++this.clock);
+  }
+
+  /** A resident key predicted again: if it is still an unused prefetch, its prediction is fresh again. */
+  override onInsert(key: number): void {
+    super.onInsert(key);
+    if (this.unused.has(key)) this.unused.set(key, ++this.clock);
   }
 
   override onAccess(key: number): void {

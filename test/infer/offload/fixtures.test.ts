@@ -118,3 +118,41 @@ describe('expert cache', () => {
     assert.ok(pf.rate > lru.rate, `prefetch ${pf.rate} vs lru ${lru.rate}`);
   });
 });
+
+describe('overlapped prefetch (WASM heap, reader thread)', () => {
+  before(() => {
+    initCpuBackend({ threads: 1 });
+    assert.equal(linearKernelName(), 'wasm-simd');
+  });
+  for (const name of ['qwen3_moe', 'mixtral-fused', 'qwen3_moe-bf16']) {
+    it(`${name}: prefetched experts are read by the reader thread, and logits stay bit-identical`, () => {
+      const fx = new Fixture(name);
+      const prompt = fx.ints('input_ids').slice(0, 5);
+      const ref = run(loadModel(fx.dir).model, prompt);
+      const probe = loadModel(fx.dir, { offload: { budgetBytes: 2 ** 40 } }).model;
+      const one = probe.offload!.maxExpertBytes();
+      const total = probe.offload!.totalExpertBytes();
+      probe.close();
+      const budgetBytes = Math.max(one, Math.floor(total / 4 / one) * one);
+      const stats = (asyncPrefetch: boolean) => {
+        const { model } = loadModel(fx.dir, { offload: { budgetBytes, policy: 'prefetch', asyncPrefetch } });
+        const got = run(model, prompt);
+        assert.deepEqual(got.tokens, ref.tokens, `${name} async=${asyncPrefetch}: tokens`);
+        got.logits.forEach((l, i) => bitsEqual(l, ref.logits[i]!, `${name} async=${asyncPrefetch}: logits of step ${i}`));
+        const s = { ...model.offload!.stats };
+        assert.ok(s.peakBytes <= budgetBytes);
+        model.close();
+        return s;
+      };
+      const on = stats(true);
+      const off = stats(false);
+      assert.ok(on.prefetchLoads > 0, 'nothing was prefetched');
+      assert.equal(on.asyncLoads, on.prefetchLoads, 'every prefetch went to the reader thread');
+      assert.equal(off.asyncLoads, 0);
+      // Overlap changes when bytes arrive, never what the cache holds.
+      for (const k of ['accesses', 'hits', 'misses', 'prefetchHits', 'prefetchLoads', 'loads', 'bytesRead', 'evictions'] as const) {
+        assert.equal(on[k], off[k], `${name}: ${k}`);
+      }
+    });
+  }
+});

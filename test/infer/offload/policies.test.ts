@@ -61,6 +61,20 @@ describe('offload policies', () => {
     p.onEvict(k(1, 3));
     assert.equal(p.victim(none), k(0, 1));
   });
+  it('prefetch: prefetching is not a use (a second prefetch for a layer does not make the first look mispredicted)', () => {
+    const p = new PrefetchPolicy();
+    const k = (l: number, e: number): number => expertKey(l, e);
+    const none = new Set<number>();
+    p.onInsert(k(0, 1)); p.onAccess(k(0, 1)); // layer 0 runs
+    p.onLayer(0); // layer 0 routed: prefetch for layer 1 (before layer 0's expert GEMMs)
+    p.onPrefetch(k(1, 2)); p.onPrefetch(k(1, 3));
+    p.onInsert(k(0, 4)); // a demand miss of layer 0 after the prefetch: layer 1 has not run, so 1:2 is no victim yet
+    p.onAccess(k(0, 4));
+    assert.equal(p.victim(none), k(0, 1));
+    p.onLayer(1); p.onAccess(k(1, 2)); // layer 1 runs and uses 2
+    p.onLayer(2); // layer 2 routed: 1:3 was a misprediction
+    assert.equal(p.victim(none), k(1, 3));
+  });
   it('Belady: 9 faults (11 hits) on the textbook string with 3 frames', () => {
     const r = belady(TEXTBOOK, 3);
     assert.equal(r.misses, 9);

@@ -80,10 +80,11 @@ export class WasmHeap {
   }
 
   /**
-   * A 16-byte aligned block of `bytes` bytes (zeroed), or undefined when the heap cannot hold it (4 GiB wasm32
-   * limit, `maxPages`, or the host refusing to grow the memory).
+   * A 16-byte aligned block of `bytes` bytes (zeroed unless `zero` is false: then a reused block keeps old bytes,
+   * for callers that overwrite all of it), or undefined when the heap cannot hold it (4 GiB wasm32 limit,
+   * `maxPages`, or the host refusing to grow the memory).
    */
-  alloc(bytes: number): number | undefined {
+  alloc(bytes: number, zero = true): number | undefined {
     if (!Number.isFinite(bytes) || bytes < 0) throw new Error(`wasm heap: bad allocation size ${bytes}`);
     const size = Math.max(ALIGN, align16(bytes));
     let start: number | undefined;
@@ -105,7 +106,7 @@ export class WasmHeap {
     this.live.set(start, size);
     this.liveBytes += size;
     // Reused bytes may hold old data; never-used ones are zero already (fresh wasm pages are zero-filled).
-    if (start < this.pristine) new Uint8Array(this.cur, start, Math.min(size, this.pristine - start)).fill(0);
+    if (zero && start < this.pristine) new Uint8Array(this.cur, start, Math.min(size, this.pristine - start)).fill(0);
     this.pristine = Math.max(this.pristine, start + size);
     return start;
   }

@@ -18,7 +18,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { linearTs, setLinearKernel } from '../linear.js';
-import { setWeightAllocator, type WeightAllocator } from '../weight-store.js';
+import { allocWeightData, setWeightAllocator, type WeightAllocator } from '../weight-store.js';
 import type { Weight, WeightDType } from '../../../tensor/weight.js';
 import { WasmHeap, align16, type HeapStats } from './heap.js';
 import { instantiateKernels, kernelModule, wasmUnsupportedReason, type KernelExports } from './module.js';
@@ -184,11 +184,21 @@ export function isHeapWeightData(data: ArrayBufferView): boolean {
 }
 
 /** The weight allocator installed by initWasmBackend (heap first; ordinary arrays when the heap is full). */
-const allocWeight: WeightAllocator = (dtype: WeightDType, count: number) => {
+const allocWeight: WeightAllocator = (dtype: WeightDType, count: number) => allocHeapWeight(dtype, count, true);
+
+/**
+ * Like the installed weight allocator, but a reused heap block is not zeroed first: for storage the caller
+ * overwrites entirely before anyone reads it (offloaded experts read from disk). Without the backend: allocWeightData.
+ */
+export function allocWeightDataForOverwrite(dtype: WeightDType, count: number): Float32Array | Uint16Array {
+  return be ? allocHeapWeight(dtype, count, false) : allocWeightData(dtype, count);
+}
+
+function allocHeapWeight(dtype: WeightDType, count: number, zero: boolean): Float32Array | Uint16Array {
   const b = be;
   const plain = (): Float32Array | Uint16Array => (dtype === 'f32' ? new Float32Array(count) : new Uint16Array(count));
   if (!b) return plain();
-  const ptr = b.heap.alloc(count * (dtype === 'f32' ? 4 : 2));
+  const ptr = b.heap.alloc(count * (dtype === 'f32' ? 4 : 2), zero);
   if (ptr === undefined) {
     if (!b.warnedFull) {
       b.warnedFull = true;
@@ -204,7 +214,7 @@ const allocWeight: WeightAllocator = (dtype: WeightDType, count: number) => {
   const data = dtype === 'f32' ? b.heap.f32(ptr, count) : b.heap.u16(ptr, count);
   b.owned.add(data);
   return data;
-};
+}
 
 /**
  * Give a weight's heap block back (for arrays returned by the allocator, not their subarrays). Returns false and
