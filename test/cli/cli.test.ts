@@ -98,38 +98,30 @@ describe('switchyard CLI', () => {
       copyFileSync(join(FIXTURES, 'mixtral/model.safetensors'), join(d, 'model.safetensors'));
       assertUserError(run(['inspect', d]), /unknown model_type "llama4_moe" \(supported: .*mixtral.*qwen3_moe/);
     });
-    it('truncated safetensors', () => {
-      const d = join(tmp, 'truncated');
+    /** A copy of the mixtral fixture in tmp/name with its config patched and/or its weights file rewritten. */
+    const mixtralVariant = (name: string, o: { config?: Record<string, unknown>; weights?: (b: Buffer) => Buffer }): string => {
+      const d = join(tmp, name);
       mkdirSync(d);
-      copyFileSync(join(FIXTURES, 'mixtral/config.json'), join(d, 'config.json'));
-      writeFileSync(join(d, 'model.safetensors'), readFileSync(join(FIXTURES, 'mixtral/model.safetensors')).subarray(0, 5000));
+      const cfg = JSON.parse(readFileSync(join(FIXTURES, 'mixtral/config.json'), 'utf8')) as Record<string, unknown>;
+      writeFileSync(join(d, 'config.json'), JSON.stringify({ ...cfg, ...o.config }));
+      const w = Buffer.from(readFileSync(join(FIXTURES, 'mixtral/model.safetensors')));
+      writeFileSync(join(d, 'model.safetensors'), o.weights ? o.weights(w) : w);
+      return d;
+    };
+    it('truncated safetensors', () => {
+      const d = mixtralVariant('truncated', { weights: (b) => b.subarray(0, 5000) });
       assertUserError(run(['inspect', d]), /model\.safetensors: .*(truncated|past the end)/);
     });
     it('lying header length', () => {
-      const d = join(tmp, 'lying');
-      mkdirSync(d);
-      copyFileSync(join(FIXTURES, 'mixtral/config.json'), join(d, 'config.json'));
-      const b = Buffer.from(readFileSync(join(FIXTURES, 'mixtral/model.safetensors')));
-      b.writeBigUInt64LE(1n << 40n, 0);
-      writeFileSync(join(d, 'model.safetensors'), b);
+      const d = mixtralVariant('lying', { weights: (b) => { b.writeBigUInt64LE(1n << 40n, 0); return b; } });
       assertUserError(run(['inspect', d]), /header length/);
     });
     it('tensor of the wrong shape is named', () => {
-      const d = join(tmp, 'wrongshape');
-      mkdirSync(d);
-      const cfg = JSON.parse(readFileSync(join(FIXTURES, 'mixtral/config.json'), 'utf8')) as Record<string, unknown>;
-      cfg['num_key_value_heads'] = 4;
-      writeFileSync(join(d, 'config.json'), JSON.stringify(cfg));
-      copyFileSync(join(FIXTURES, 'mixtral/model.safetensors'), join(d, 'model.safetensors'));
+      const d = mixtralVariant('wrongshape', { config: { num_key_value_heads: 4 } });
       assertUserError(run(['generate', d, '--prompt-ids', '1']), /model\.layers\.0\.self_attn\.k_proj\.weight has shape \[32, 64\], expected \[64, 64\]/);
     });
     it('missing tensor is named', () => {
-      const d = join(tmp, 'missing');
-      mkdirSync(d);
-      const cfg = JSON.parse(readFileSync(join(FIXTURES, 'mixtral/config.json'), 'utf8')) as Record<string, unknown>;
-      cfg['num_hidden_layers'] = 3;
-      writeFileSync(join(d, 'config.json'), JSON.stringify(cfg));
-      copyFileSync(join(FIXTURES, 'mixtral/model.safetensors'), join(d, 'model.safetensors'));
+      const d = mixtralVariant('missing', { config: { num_hidden_layers: 3 } });
       assertUserError(run(['generate', d, '--prompt-ids', '1']), /missing .*model\.layers\.2\./);
     });
     it('token id outside the vocabulary', () => assertUserError(run(['generate', join(FIXTURES, 'mixtral'), '--prompt-ids', '1,999']), /outside the vocabulary/));
