@@ -5,7 +5,11 @@
 import { existsSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '../models/load.js';
-import { generate } from '../infer/generate.js';
+import { generate, generateAsync, type GenerateOptions } from '../infer/generate.js';
+import type { CausalLM, LoadOptions } from '../models/causal-lm.js';
+import type { ModelSpec } from '../models/spec.js';
+import { pickDevice, type DeviceChoice } from './device.js';
+import { loadDeviceModel } from '../models/load-device.js';
 import { hasTokenizer, loadTokenizer } from '../io/tokenizer.js';
 import { UserError } from '../util/errors.js';
 import { progress } from './progress.js';
@@ -30,6 +34,41 @@ export interface GenerateCommandOptions {
   memoryBudget?: string;
   /** Offload cache policy: lru (default), lfu, prefetch, none. */
   offloadPolicy?: string;
+  /** cpu (default), webgpu, or auto (a hardware WebGPU adapter when there is one, else the CPU). */
+  device?: DeviceChoice;
+  /** With --device webgpu: store f32 matrices as f16 on the GPU. */
+  f16?: boolean;
+}
+
+interface Runner {
+  spec: ModelSpec;
+  device: string;
+  cpu?: CausalLM;
+  run(prompt: number[], opts: GenerateOptions): Promise<number[][]>;
+  close(): void;
+}
+
+/** Load the model on the chosen device: the CPU CausalLM (offloading, tracing) or the device graph on WebGPU. */
+async function loadRunner(dir: string, o: GenerateCommandOptions, offload: LoadOptions['offload']): Promise<Runner> {
+  let bar: ReturnType<typeof progress> | undefined;
+  const onProgress = (d: number, t: number): void => { (bar ??= progress('loading', t, 'layers')).update(d); };
+  const cpuOnly = offload !== undefined ? '--memory-budget (expert offloading)' : o.trace !== undefined ? '--trace' : undefined;
+  const dev = await pickDevice(o.device ?? 'cpu', { cpuOnly, modelDir: dir });
+  try {
+    if (dev.kind === 'cpu') {
+      const { model, spec } = loadModel(dir, { offload, onProgress });
+      return { spec, device: 'cpu', cpu: model, run: async (p, g) => generate(model, [p], g), close: () => model.close() };
+    }
+    const ops = dev.ops(o.f16 ?? false);
+    const { model, spec } = loadDeviceModel(dir, ops, { onProgress });
+    return {
+      spec, device: `webgpu (${ops.ctx.adapterName}${o.f16 ? ', f16 weights' : ''})`,
+      run: (p, g) => generateAsync(model, [p], g),
+      close: () => ops.ctx.destroy(),
+    };
+  } finally {
+    bar?.stop();
+  }
 }
 
 export function parseIds(s: string): number[] {
@@ -81,7 +120,7 @@ export function samplingDefaults(dir: string, o: Pick<GenerateCommandOptions, 't
   };
 }
 
-export function generateCommand(dir: string, o: GenerateCommandOptions): void {
+export async function generateCommand(dir: string, o: GenerateCommandOptions): Promise<void> {
   if (o.prompt === undefined && o.promptIds === undefined) throw new UserError('give a prompt: --prompt "text" or --prompt-ids 1,2,3');
   if (o.prompt !== undefined && o.promptIds !== undefined) throw new UserError('give either --prompt or --prompt-ids, not both');
   const tok = o.prompt !== undefined || hasTokenizer(dir) ? loadTokenizer(dir) : undefined;
@@ -92,9 +131,8 @@ export function generateCommand(dir: string, o: GenerateCommandOptions): void {
   const policy = (o.offloadPolicy ?? 'lru') as PolicyName;
   if (!POLICY_NAMES.includes(policy)) throw new UserError(`--offload-policy must be one of ${POLICY_NAMES.join(', ')}, got "${o.offloadPolicy}"`);
   const offload = o.memoryBudget !== undefined ? { budgetBytes: parseBytes(o.memoryBudget), policy } : undefined;
-  let bar: ReturnType<typeof progress> | undefined;
-  const { model, spec } = loadModel(dir, { offload, onProgress: (d, t) => { (bar ??= progress('loading', t, 'layers')).update(d); } });
-  bar?.stop();
+  const runner = await loadRunner(dir, o, offload);
+  const { spec } = runner;
   const bad = prompt.find((t) => t >= spec.vocabSize);
   if (bad !== undefined) throw new UserError(`prompt token id ${bad} is outside the vocabulary (0..${spec.vocabSize - 1})`);
   const generated: number[] = [];
@@ -104,7 +142,7 @@ export function generateCommand(dir: string, o: GenerateCommandOptions): void {
   else out(prompt.join(' '));
   const t0 = performance.now();
   let first = 0;
-  generate(model, [prompt], {
+  await runner.run(prompt, {
     maxNewTokens: o.maxNewTokens,
     ...samplingDefaults(dir, o),
     seed: o.seed,
@@ -123,7 +161,9 @@ export function generateCommand(dir: string, o: GenerateCommandOptions): void {
   out('\n');
   const n = generated.length;
   const decodeRate = n > 1 ? ((n - 1) / ((t1 - first) / 1000)).toFixed(1) : 'n/a';
-  process.stderr.write(`${n} tokens, prefill ${(first - t0).toFixed(0)} ms, decode ${decodeRate} tok/s\n`);
+  process.stderr.write(`${n} tokens, prefill ${(first - t0).toFixed(0)} ms, decode ${decodeRate} tok/s on ${runner.device}\n`);
+  const model = runner.cpu;
+  if (!model) { runner.close(); return; }
   if (o.trace !== undefined) {
     // One captured forward over prompt + continuation (windows of the model's context): the routing decoding made,
     // up to float rounding (cached and full attention sum in different orders).

@@ -14,6 +14,7 @@ import { trainCommand, type TrainCommandOptions } from './train.js';
 import { compareRoutersCommand, DEFAULT_COMPARISON } from './compare-routers.js';
 import { ROUTER_PRESETS } from '../train/presets.js';
 import { analyzeCommand, type AnalyzeOptions } from './analyze.js';
+import { DEVICE_CHOICES, requireCpu, type DeviceChoice } from './device.js';
 
 const verbose = process.argv.includes('--verbose');
 
@@ -33,6 +34,8 @@ const program = new Command()
   .option('--verbose', 'print stack traces on errors')
   .addOption(new Option('--threads <n>', 'CPU worker threads (1 = main thread only)').argParser(num('threads', 1, 64, true)))
   .option('--no-wasm', 'use the plain TypeScript kernels instead of WebAssembly SIMD')
+  .addOption(new Option('--device <d>', 'cpu: WASM SIMD kernels; webgpu: WGSL kernels on the GPU; auto: a hardware WebGPU adapter if present, else cpu')
+    .choices(DEVICE_CHOICES).default('cpu'))
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) })
   .hook('preAction', (cmd) => {
@@ -61,9 +64,10 @@ program.command('generate')
   .option('--trace <file>', 'write the routing trace (experts and gates per MoE layer and token) as JSON')
   .option('--memory-budget <bytes>', 'offload routed experts: keep at most this many bytes of them resident, read the rest on demand (e.g. 512M, 2G)')
   .option('--offload-policy <p>', 'expert cache policy with --memory-budget: lru (default), lfu, prefetch (pre-gated LRU), none')
-  .action((args: string[], o) => {
+  .option('--f16', 'with --device webgpu: store f32 weight matrices as f16 on the GPU (accumulation stays f32)')
+  .action(async (args: string[], o) => {
     const { dir, prompt } = resolveGenerateArgs(args, o);
-    generateCommand(dir, { ...o, prompt });
+    await generateCommand(dir, { ...o, prompt, device: device() });
   });
 
 program.command('random-model')
@@ -92,7 +96,7 @@ for (const f of ['layers', 'hidden', 'heads', 'kv-heads', 'head-dim', 'expert-ff
   'steps', 'batch', 'seq', 'lr', 'min-lr', 'warmup', 'weight-decay', 'clip', 'accum', 'seed', 'eval-every', 'eval-batches', 'checkpoint-every']) {
   train.option(`--${f} <n>`);
 }
-train.action((o: TrainCommandOptions) => trainCommand(o));
+train.action((o: TrainCommandOptions) => { requireCpu(device(), 'training'); return trainCommand(o); });
 
 const compare = program.command('compare-routers')
   .description('train several routers on the same data, tokens and seed; write report.html + report.json')
@@ -103,7 +107,7 @@ const compare = program.command('compare-routers')
   .option('--tokenizer <dir>', 'reuse this folder\'s tokenizer.json')
   .option('--report-only', 'rebuild report.html/json from the routers\' training_log.json files in --out (no training)');
 for (const o of train.options) if (o.long && !['--out', '--config', '--router', '--text', '--tokenizer', '--init', '--train-only', '--resume', '--vocab'].includes(o.long)) compare.addOption(o);
-compare.action((o: TrainCommandOptions & { routers?: string; reportOnly?: boolean }) => compareRoutersCommand(o));
+compare.action((o: TrainCommandOptions & { routers?: string; reportOnly?: boolean }) => { requireCpu(device(), 'training'); return compareRoutersCommand(o); });
 
 program.command('analyze')
   .description('routing analytics of a text (load, entropy, specialisation, affinity, SRP/SCH, similarity): report.html + report.json')
@@ -114,7 +118,11 @@ program.command('analyze')
   .addOption(new Option('--window <n>', 'tokens per forward (default 256, at most the model context)').argParser(num('window', 1, 1e6, true)))
   .addOption(new Option('--max-tokens <n>', 'analyze only the first n tokens of each text').argParser(num('max-tokens', 1, 1e9, true)))
   .option('--trace', 'also write the routing trace(s) as trace.json')
-  .action((dir: string | undefined, o: AnalyzeOptions) => { analyzeCommand(dir, o); });
+  .action((dir: string | undefined, o: AnalyzeOptions) => { requireCpu(device(), 'analyze (it captures every routing detail of the CPU forward)'); analyzeCommand(dir, o); });
+
+function device(): DeviceChoice {
+  return program.opts<{ device: DeviceChoice }>().device;
+}
 
 function fail(msg: string, e: unknown): never {
   process.stderr.write(`switchyard: error: ${msg}\n`);
@@ -123,7 +131,9 @@ function fail(msg: string, e: unknown): never {
 }
 
 try {
-  program.parse();
+  await program.parseAsync();
+  // Dawn keeps the event loop alive after a GPU command; everything is written by now.
+  if (program.opts<{ device: DeviceChoice }>().device !== 'cpu') process.exit(0);
 } catch (e) {
   if (e instanceof CommanderError) {
     if (e.exitCode === 0 || e.code === 'commander.helpDisplayed' || e.code === 'commander.version') process.exit(0);

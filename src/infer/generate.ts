@@ -1,6 +1,8 @@
 /**
  * Autoregressive generation with a KV cache: one prefill over the prompts, then one token per step.
  * Every sequence of the batch advances in lock-step (equal-length prompts). Tokens stream through `onToken`.
+ * The loop is written once (`generationSteps`) and driven synchronously for the CPU CausalLM (`generate`) and
+ * asynchronously for a device model whose forward resolves later (`generateAsync`).
  */
 import type { CausalLM } from '../models/causal-lm.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
@@ -13,19 +15,23 @@ export interface GenerateOptions extends SamplingOptions {
   onToken?: (b: number, token: number) => void;
 }
 
-/** prompts: B equal-length token arrays. Returns prompt + generated tokens for each. */
-export function generate(model: CausalLM, prompts: readonly (readonly number[])[], opts: GenerateOptions): number[][] {
+/** A forward step the generation loop asks for: ids [B·S] continuing the cache. */
+interface Step {
+  ids: number[];
+  B: number;
+}
+
+/** The generation loop: yields the ids to run, receives their logits [B, S, V]; returns prompt + generated tokens. */
+function* generationSteps(prompts: readonly (readonly number[])[], V: number, opts: GenerateOptions): Generator<Step, number[][], Float32Array> {
   const B = prompts.length;
   const P = prompts[0]?.length ?? 0;
   if (B === 0 || P === 0) throw new Error('generate: need at least one non-empty prompt');
   if (prompts.some((p) => p.length !== P)) throw new Error('generate: prompts must have equal lengths');
-  const V = model.spec.vocabSize;
   const sampler = new Sampler(opts);
   const stop = new Set(opts.stopTokens ?? []);
-  const cache = model.newCache(B);
   const out = prompts.map((p) => [...p]);
   const done = new Array<boolean>(B).fill(false);
-  let { logits } = model.forward(prompts.flat(), B, cache);
+  let logits = yield { ids: prompts.flat(), B };
   let S = P;
   for (let step = 0; step < opts.maxNewTokens; step++) {
     const next: number[] = [];
@@ -39,8 +45,37 @@ export function generate(model: CausalLM, prompts: readonly (readonly number[])[
       }
     }
     if (done.every(Boolean) || step === opts.maxNewTokens - 1) break;
-    ({ logits } = model.forward(next, B, cache));
+    logits = yield { ids: next, B };
     S = 1;
   }
   return out;
+}
+
+/** prompts: B equal-length token arrays. Returns prompt + generated tokens for each. */
+export function generate(model: CausalLM, prompts: readonly (readonly number[])[], opts: GenerateOptions): number[][] {
+  const cache = model.newCache(prompts.length);
+  const steps = generationSteps(prompts, model.spec.vocabSize, opts);
+  let r = steps.next();
+  while (!r.done) r = steps.next(model.forward(r.value.ids, r.value.B, cache).logits);
+  return r.value;
+}
+
+/** A model whose forward resolves asynchronously (the device graph, src/models/device-causal-lm.ts). */
+export interface AsyncStepModel<C> {
+  readonly spec: { readonly vocabSize: number };
+  newCache(batch: number): C;
+  forward(ids: ArrayLike<number>, B: number, cache: C): Promise<{ logits: Float32Array }>;
+}
+
+/** `generate` for a device model; the cache is released afterwards when it has a release(). */
+export async function generateAsync<C>(model: AsyncStepModel<C>, prompts: readonly (readonly number[])[], opts: GenerateOptions): Promise<number[][]> {
+  const cache = model.newCache(prompts.length);
+  try {
+    const steps = generationSteps(prompts, model.spec.vocabSize, opts);
+    let r = steps.next();
+    while (!r.done) r = steps.next((await model.forward(r.value.ids, r.value.B, cache)).logits);
+    return r.value;
+  } finally {
+    (cache as { release?: () => void }).release?.();
+  }
 }

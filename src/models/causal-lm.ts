@@ -3,7 +3,7 @@
  * (norm → attention → residual, norm → FFN/MoE → residual) → final norm → LM head.
  * Runs a batch of equal-length sequences; with a KVCache it continues from where the cache ends.
  */
-import type { Checkpoint } from '../io/checkpoint.js';
+import type { WeightSource } from '../io/weight-source.js';
 import type { ModelSpec, LayerSpec } from './spec.js';
 import type { Weight } from '../tensor/weight.js';
 import type { Routing } from '../moe/routers/router.js';
@@ -44,7 +44,7 @@ class DecoderLayer {
   readonly attn: AttentionModule;
   readonly postNorm: Norm;
   readonly ffn: FfnModule;
-  constructor(readonly spec: LayerSpec, D: number, ck: Checkpoint, maxPositions: number, keepBf16: boolean, index = 0, offload?: ExpertCache) {
+  constructor(readonly spec: LayerSpec, D: number, ck: WeightSource, maxPositions: number, keepBf16: boolean, index = 0, offload?: ExpertCache) {
     this.inputNorm = new Norm(spec.inputNorm, D, ck);
     this.attn = spec.attention.kind === 'gqa'
       ? new GqaAttention(spec.attention, D, ck, maxPositions, keepBf16)
@@ -74,7 +74,7 @@ export class CausalLM {
   /** The expert cache when loaded with `offload` (statistics, trace). */
   readonly offload?: ExpertCache;
 
-  constructor(readonly spec: ModelSpec, ck: Checkpoint, opts: LoadOptions = {}) {
+  constructor(readonly spec: ModelSpec, ck: WeightSource, opts: LoadOptions = {}) {
     const keepBf16 = opts.keepBf16 ?? true;
     if (opts.offload) this.offload = new ExpertCache(ck.dir, opts.offload);
     const D = spec.hiddenSize;

@@ -3,7 +3,7 @@
  * nn.Linear orientation ([F, D], [F, D], [D, F]). Fused [E, 2F, D] tensors are sliced without copying; GPT-OSS's
  * [E, D, 2F] interleaved layout is transposed and de-interleaved once, at load.
  */
-import type { Checkpoint } from '../io/checkpoint.js';
+import type { WeightSource } from '../io/weight-source.js';
 import type { ExpertLayout } from '../models/spec.js';
 import { weightSlice, type Weight } from '../tensor/weight.js';
 import { allocWeightData } from '../backend/cpu/weight-store.js';
@@ -11,7 +11,7 @@ import { UserError } from '../util/errors.js';
 import { shapeStr } from '../tensor/tensor.js';
 import type { ExpertWeights } from './experts.js';
 
-export function loadExperts(layout: ExpertLayout, E: number, D: number, ck: Checkpoint, keepBf16: boolean): ExpertWeights[] {
+export function loadExperts(layout: ExpertLayout, E: number, D: number, ck: WeightSource, keepBf16: boolean): ExpertWeights[] {
   const m = { keepBf16 };
   if (layout.kind === 'per-expert') {
     const out: ExpertWeights[] = [];

@@ -9,7 +9,7 @@
  * zero-computation slots are handled here: 'zero' adds nothing, 'copy' adds gate·x, 'constant' adds
  * gate·router.constantExpert(x). Cross-layer router state travels in the per-forward FfnContext.carry.
  */
-import type { Checkpoint } from '../io/checkpoint.js';
+import type { WeightSource } from '../io/weight-source.js';
 import type { MoeSpec } from '../models/spec.js';
 import type { Weight } from '../tensor/weight.js';
 import type { FfnContext, FfnModule, FfnResult } from '../nn/ffn-module.js';
@@ -43,7 +43,7 @@ export class MoeBlock implements FfnModule {
    * With `offload`, routed experts are not loaded here: the expert cache reads them on demand (src/infer/offload/),
    * and `experts` stays empty.
    */
-  constructor(readonly spec: MoeSpec, readonly D: number, ck: Checkpoint, keepBf16: boolean, readonly layer = 0, private readonly offload?: ExpertCache) {
+  constructor(readonly spec: MoeSpec, readonly D: number, ck: WeightSource, keepBf16: boolean, readonly layer = 0, private readonly offload?: ExpertCache) {
     const E = spec.numExperts;
     if (isZooRouterSpec(spec.router)) {
       const zoo = loadZooRouter(spec, D, ck, layer);
@@ -163,7 +163,7 @@ export class MoeBlock implements FfnModule {
  * are tensor names, e.g. an aux-free `e_score_correction_bias`) read from the checkpoint. The router's tensor-name
  * prefix is the router weight's name without `.gate.weight`.
  */
-function loadZooRouter(spec: MoeSpec, D: number, ck: Checkpoint, layer: number): TrainableRouter {
+function loadZooRouter(spec: MoeSpec, D: number, ck: WeightSource, layer: number): TrainableRouter {
   const suffix = '.gate.weight';
   if (!spec.routerWeight.endsWith(suffix)) throw new UserError(`zoo router ${spec.router.kind}: router weight ${spec.routerWeight} must be named <prefix>${suffix}`);
   if (spec.routerBias) throw new UserError(`zoo router ${spec.router.kind}: a router bias (${spec.routerBias}) is not supported`);

@@ -1,10 +1,10 @@
 /** A dense gated MLP (SwiGLU): down(act(gate(x)) · up(x)). Used by dense layers and shared experts. */
-import type { Checkpoint } from '../io/checkpoint.js';
+import type { WeightSource } from '../io/weight-source.js';
 import type { DenseFfnSpec } from '../models/spec.js';
 import type { FfnModule, FfnResult } from './ffn-module.js';
 import { gatedFfn, type ExpertWeights } from '../moe/experts.js';
 
-export function loadGatedFfn(spec: DenseFfnSpec, D: number, ck: Checkpoint, keepBf16: boolean): ExpertWeights {
+export function loadGatedFfn(spec: DenseFfnSpec, D: number, ck: WeightSource, keepBf16: boolean): ExpertWeights {
   const F = ck.info(`${spec.gate}.weight`).shape[0]!;
   return {
     gate: ck.weight(`${spec.gate}.weight`, { keepBf16, shape: [F, D] }),
@@ -15,7 +15,7 @@ export function loadGatedFfn(spec: DenseFfnSpec, D: number, ck: Checkpoint, keep
 
 export class DenseFfn implements FfnModule {
   private w: ExpertWeights;
-  constructor(private spec: DenseFfnSpec, private D: number, ck: Checkpoint, keepBf16: boolean) {
+  constructor(private spec: DenseFfnSpec, private D: number, ck: WeightSource, keepBf16: boolean) {
     this.w = loadGatedFfn(spec, D, ck, keepBf16);
   }
   forward(x: Float32Array, T: number): FfnResult {

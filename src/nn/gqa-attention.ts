@@ -3,7 +3,7 @@
  * (per head: Qwen3; whole projection: OLMoE), RoPE, causal softmax (optional sliding window and attention sinks),
  * output projection.
  */
-import type { Checkpoint } from '../io/checkpoint.js';
+import type { WeightSource } from '../io/weight-source.js';
 import type { GqaAttentionSpec } from '../models/spec.js';
 import type { Weight } from '../tensor/weight.js';
 import type { LayerKVCache } from '../infer/kv-cache.js';
@@ -21,7 +21,7 @@ export class GqaAttention implements AttentionModule {
   private sinks?: Float32Array;
   private rope: RopeTable;
 
-  constructor(private spec: GqaAttentionSpec, D: number, ck: Checkpoint, maxPositions: number, keepBf16: boolean) {
+  constructor(private spec: GqaAttentionSpec, D: number, ck: WeightSource, maxPositions: number, keepBf16: boolean) {
     const { prefix: p, numHeads: H, numKvHeads: KVH, headDim: hd } = spec;
     const m = { keepBf16 };
     this.q = ck.weight(`${p}.q_proj.weight`, { ...m, shape: [H * hd, D] });

@@ -20,7 +20,7 @@
  * of every token (the simplest exact scheme; no re-projection of the latent at each step). It costs more memory than
  * caching the kv_lora_rank + qk_rope latent, but keeps decoding a plain attention over the cache.
  */
-import type { Checkpoint } from '../io/checkpoint.js';
+import type { WeightSource } from '../io/weight-source.js';
 import type { MlaAttentionSpec } from '../models/spec.js';
 import type { Weight } from '../tensor/weight.js';
 import type { LayerKVCache } from '../infer/kv-cache.js';
@@ -39,7 +39,7 @@ export class MlaAttention implements AttentionModule {
   private rope: RopeTable;
   private readonly qkDim: number;
 
-  constructor(private spec: MlaAttentionSpec, private D: number, ck: Checkpoint, maxPositions: number, keepBf16: boolean) {
+  constructor(private spec: MlaAttentionSpec, private D: number, ck: WeightSource, maxPositions: number, keepBf16: boolean) {
     const { prefix: p, numHeads: H, qLoraRank, kvLoraRank: R, qkNopeDim: dn, qkRopeDim: dr, vHeadDim: dv } = spec;
     const m = { keepBf16 };
     const bias = spec.bias ?? false;

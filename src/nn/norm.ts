@@ -1,12 +1,12 @@
 /** A loaded RMSNorm or LayerNorm (from a NormSpec). */
-import type { Checkpoint } from '../io/checkpoint.js';
+import type { WeightSource } from '../io/weight-source.js';
 import type { NormSpec } from '../models/spec.js';
 import { rmsNorm, layerNorm } from '../backend/cpu/norm.js';
 
 export class Norm {
   private w: Float32Array;
   private b?: Float32Array;
-  constructor(private spec: NormSpec, D: number, ck: Checkpoint) {
+  constructor(private spec: NormSpec, D: number, ck: WeightSource) {
     this.w = ck.weight(`${spec.name}.weight`, { shape: [D] }).data as Float32Array;
     if (spec.bias) this.b = ck.weight(`${spec.name}.bias`, { shape: [D] }).data as Float32Array;
   }

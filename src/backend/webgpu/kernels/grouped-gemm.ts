@@ -1,0 +1,271 @@
+/**
+ * Grouped expert GEMMs of the MoE layer (the MegaBlocks / vLLM fused_moe layout), over the tiles built by
+ * moe-permute.ts: each tile is up to BM = 32 consecutive sorted rows that all go to one expert e.
+ *
+ *   gate/up  h[r, f] = act(x[tok(r)] · gate[e, f]ᵀ + gb[e, f], x[tok(r)] · up[e, f]ᵀ + ub[e, f])
+ *            (r = sorted row, tok(r) = (slotBase + order[r]) / k — the input rows are gathered while loading)
+ *   down     y[order[r], d] = h[r] · down[e, d]ᵀ + db[e, d]   (written at the slot's original position)
+ *
+ * with act the gated activation of src/backend/cpu/activations.ts: silu(g)·u, gelu(g)·u (the same Numerical Recipes
+ * erf as the CPU) or GPT-OSS's clamped (u + 1)·g·σ(α·g).
+ *
+ * Tiling: a workgroup of 16×16 threads computes one BM×BN = 32×64 output tile (gate/up: two of them, sharing the x
+ * tile). K advances in steps of BK = 16; each step stages the gathered A tile [32][16] and the weight tile(s)
+ * [64][16] in workgroup memory (rows padded to 17 floats against bank conflicts; ≤ 11 KiB in all), zero-filling
+ * outside the tile's rows, the K range and the N range. Thread (tx, ty) owns rows ty, ty + 16 and columns
+ * tx + 16j (j < 4), accumulating in f32. Weights of any storage dtype are read through `w_at` (wgsl.ts).
+ *
+ * Grid: one workgroup per (tile, BN column block), tiles × ⌈N / BN⌉ in all for the tile upper bound of the
+ * permutation, folded into a 2-D grid; a workgroup whose tile index is past the actual tile count (perm[0], read
+ * into workgroup memory and made uniform with workgroupUniformLoad) returns at once. Tiles of decode batches are
+ * mostly empty rows: correct, not yet fast.
+ *
+ * Limits: indices are u32; every weight and h / y must fit one storage binding (moe.ts checks and chunks tokens).
+ */
+import type { GpuContext, GpuTensor } from '../context.js';
+import { Params } from '../context.js';
+import type { GpuWeight } from '../weights.js';
+import { cdiv, weightBinding, weightReader } from '../wgsl.js';
+import { grid2d, type MoePermutation } from './moe-permute.js';
+
+/** Rows per tile: the `bm` the permutation must be built with. */
+export const MOE_TILE_M = 32;
+const BN = 64;
+const BK = 16;
+const SK = BK + 1;
+
+export interface GatedActivationSpec {
+  kind: 'silu' | 'gelu' | 'gpt_oss';
+  /** GPT-OSS σ scale (default 1.702). */
+  alpha?: number;
+  /** GPT-OSS clamp (default 7). */
+  limit?: number;
+}
+
+const ACT_COMMON = `
+fn sigm(v: f32) -> f32 {
+  if (v >= 0.0) { return 1.0 / (1.0 + exp(-v)); }
+  let e = exp(v);
+  return e / (1.0 + e);
+}
+// Numerical Recipes erfc-based erf (|err| < 1.2e-7), as src/backend/cpu/activations.ts.
+fn erf_nr(x: f32) -> f32 {
+  let z = min(abs(x), 10.0);
+  let t = 1.0 / (1.0 + 0.5 * z);
+  let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
+    t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
+  return select(r - 1.0, 1.0 - r, x >= 0.0);
+}`;
+
+function actWgsl(kind: GatedActivationSpec['kind']): string {
+  const body = kind === 'silu'
+    ? 'return g * sigm(g) * u;'
+    : kind === 'gelu'
+      ? 'return 0.5 * g * (1.0 + erf_nr(g * 0.70710678118654752)) * u;'
+      : `let gc = min(g, p.limit);
+  let uc = clamp(u, -p.limit, p.limit);
+  return (uc + 1.0) * (gc * sigm(gc * p.alpha));`;
+  return `${ACT_COMMON}
+fn act(g: f32, u: f32) -> f32 {
+  ${body}
+}`;
+}
+
+/** Shared head: tile lookup (uniform), loop skeleton; `loadA` fills xs, `loadW` the weight tiles, `fma` accumulates. */
+function gemmCode(o: {
+  decls: string; wtiles: string[]; K: string; N: string; rowsPrologue: string; loadA: string; loadW: string; epilogue: string;
+}): string {
+  const tiles = o.wtiles.map((w) => `var<workgroup> ${w}s: array<f32, ${BN * SK}>;`).join('\n');
+  const accs = o.wtiles.map((w) => `  var acc_${w}: array<f32, 8>;`).join('\n');
+  const fmas = o.wtiles.map((w) => `        let b_${w} = ${w}s[c];
+        acc_${w}[j] += a0 * b_${w};
+        acc_${w}[4u + j] += a1 * b_${w};`).join('\n');
+  return `${o.decls}
+const BM = ${MOE_TILE_M}u;
+const BN = ${BN}u;
+const BK = ${BK}u;
+const SK = ${SK}u;
+var<workgroup> xs: array<f32, ${MOE_TILE_M * SK}>;
+${tiles}
+var<workgroup> rowIdx: array<u32, ${MOE_TILE_M}>;
+var<workgroup> info: vec4<u32>;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  if (li == 0u) {
+    let lin = wid.x + wid.y * p.gx;
+    let tile = lin / p.nNb;
+    var ok = 0u;
+    if (lin < p.total) { if (tile < perm[0]) { ok = 1u; } }
+    info = vec4<u32>(ok, tile, lin % p.nNb, 0u);
+  }
+  let inf = workgroupUniformLoad(&info);
+  if (inf.x == 0u) { return; }
+  let tb = p.tilesBase + 3u * inf.y;
+  let e = perm[tb];
+  let r0 = perm[tb + 1u];
+  let rows = perm[tb + 2u] - r0;
+  let n0 = inf.z * BN;
+  let K = ${o.K};
+  let N = ${o.N};
+  if (li < BM) {
+    var ri = 0u;
+    if (li < rows) { ${o.rowsPrologue} }
+    rowIdx[li] = ri;
+  }
+  workgroupBarrier();
+  let tx = lid.x;
+  let ty = lid.y;
+${accs}
+  for (var k0 = 0u; k0 < K; k0 += BK) {
+    for (var q = 0u; q < 2u; q++) {
+      let idx = li + 256u * q;
+      let r = idx / BK;
+      let kk = idx % BK;
+      var v = 0.0;
+      if (r < rows && k0 + kk < K) { ${o.loadA} }
+      xs[r * SK + kk] = v;
+    }
+    for (var q = 0u; q < 4u; q++) {
+      let idx = li + 256u * q;
+      let c = idx / BK;
+      let kk = idx % BK;
+      let col = n0 + c;
+      let ok = col < N && k0 + kk < K;
+      let wi = (e * N + col) * K + k0 + kk;
+${o.loadW}
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < BK; kk++) {
+      let a0 = xs[ty * SK + kk];
+      let a1 = xs[(ty + 16u) * SK + kk];
+      for (var j = 0u; j < 4u; j++) {
+        let c = (tx + 16u * j) * SK + kk;
+${fmas}
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 2u; i++) {
+    let r = ty + 16u * i;
+    if (r < rows) {
+      for (var j = 0u; j < 4u; j++) {
+        let col = n0 + tx + 16u * j;
+        if (col < N) {
+${o.epilogue}
+        }
+      }
+    }
+  }
+}`;
+}
+
+function gateUpCode(set: { gate: GpuWeight; up: GpuWeight; gateBias?: GpuWeight; upBias?: GpuWeight }, kind: GatedActivationSpec['kind']): string {
+  let b = 5;
+  const gb = set.gateBias ? b++ : 0;
+  const ub = set.upBias ? b++ : 0;
+  const hb = b;
+  const decls = `struct P { D: u32, F: u32, k: u32, slotBase: u32, tilesBase: u32, orderBase: u32, nNb: u32, total: u32, gx: u32, alpha: f32, limit: f32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> perm: array<u32>;
+${weightBinding(3, 'wg', set.gate.dtype)}
+${weightBinding(4, 'wu', set.up.dtype)}
+${gb ? `@group(0) @binding(${gb}) var<storage, read> gb: array<f32>;` : ''}
+${ub ? `@group(0) @binding(${ub}) var<storage, read> ub: array<f32>;` : ''}
+@group(0) @binding(${hb}) var<storage, read_write> h: array<f32>;
+${weightReader('wg', set.gate.dtype)}
+${weightReader('wu', set.up.dtype)}
+${actWgsl(kind)}`;
+  return gemmCode({
+    decls,
+    wtiles: ['g', 'u'],
+    K: 'p.D',
+    N: 'p.F',
+    rowsPrologue: 'ri = (p.slotBase + perm[p.orderBase + r0 + li]) / p.k;',
+    loadA: 'v = x[rowIdx[r] * K + k0 + kk];',
+    loadW: `      var vg = 0.0;
+      var vu = 0.0;
+      if (ok) { vg = wg_at(wi); vu = wu_at(wi); }
+      gs[c * SK + kk] = vg;
+      us[c * SK + kk] = vu;`,
+    epilogue: `          var g = acc_g[i * 4u + j];
+          var u = acc_u[i * 4u + j];
+${gb ? '          g += gb[e * N + col];' : ''}
+${ub ? '          u += ub[e * N + col];' : ''}
+          h[(r0 + r) * N + col] = act(g, u);`,
+  });
+}
+
+function downCode(set: { down: GpuWeight; downBias?: GpuWeight }): string {
+  const db = set.downBias ? 4 : 0;
+  const yb = set.downBias ? 5 : 4;
+  const decls = `struct P { D: u32, F: u32, tilesBase: u32, orderBase: u32, nNb: u32, total: u32, gx: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> h: array<f32>;
+@group(0) @binding(2) var<storage, read> perm: array<u32>;
+${weightBinding(3, 'wd', set.down.dtype)}
+${db ? `@group(0) @binding(${db}) var<storage, read> db: array<f32>;` : ''}
+@group(0) @binding(${yb}) var<storage, read_write> y: array<f32>;
+${weightReader('wd', set.down.dtype)}`;
+  return gemmCode({
+    decls,
+    wtiles: ['d'],
+    K: 'p.F',
+    N: 'p.D',
+    rowsPrologue: 'ri = perm[p.orderBase + r0 + li];',
+    loadA: 'v = h[(r0 + r) * K + k0 + kk];',
+    loadW: `      var vd = 0.0;
+      if (ok) { vd = wd_at(wi); }
+      ds[c * SK + kk] = vd;`,
+    epilogue: `          var v = acc_d[i * 4u + j];
+${db ? '          v += db[e * N + col];' : ''}
+          y[rowIdx[r] * N + col] = v;`,
+  });
+}
+
+export interface GroupedExperts {
+  E: number;
+  D: number;
+  F: number;
+  gate: GpuWeight;
+  up: GpuWeight;
+  down: GpuWeight;
+  gateBias?: GpuWeight;
+  upBias?: GpuWeight;
+  downBias?: GpuWeight;
+}
+
+/**
+ * h[sorted row, F] = act(gate·x + gb, up·x + ub) for every routed slot of the permutation, gathering x rows
+ * [T, D] by token (slot / k). `h` must hold pm.nSlots rows of F.
+ */
+export function groupedGateUpGpu(
+  ctx: GpuContext, x: GpuTensor, pm: MoePermutation, k: number, set: GroupedExperts, act: GatedActivationSpec, h: GpuTensor,
+): void {
+  if (pm.bm !== MOE_TILE_M) throw new Error(`groupedGateUpGpu: permutation built with ${pm.bm}-row tiles, expected ${MOE_TILE_M}`);
+  const nNb = cdiv(set.F, BN);
+  const total = pm.maxTiles * nNb;
+  const [gx, gy] = grid2d(total);
+  const params = new Params().u32(set.D).u32(set.F).u32(k).u32(pm.slotBase).u32(pm.tilesBase).u32(pm.orderBase)
+    .u32(nNb).u32(total).u32(gx).f32(act.alpha ?? 1.702).f32(act.limit ?? 7.0);
+  const bindings = [x, pm.perm, set.gate.buffer, set.up.buffer];
+  if (set.gateBias) bindings.push(set.gateBias.buffer);
+  if (set.upBias) bindings.push(set.upBias.buffer);
+  bindings.push(h);
+  ctx.run(gateUpCode(set, act.kind), params, bindings, [gx, gy]);
+}
+
+/** y[slot, D] = h[sorted row] · down[e]ᵀ + db[e] at each routed slot's local index (slot − slotBase). */
+export function groupedDownGpu(ctx: GpuContext, h: GpuTensor, pm: MoePermutation, set: GroupedExperts, y: GpuTensor): void {
+  if (pm.bm !== MOE_TILE_M) throw new Error(`groupedDownGpu: permutation built with ${pm.bm}-row tiles, expected ${MOE_TILE_M}`);
+  const nNb = cdiv(set.D, BN);
+  const total = pm.maxTiles * nNb;
+  const [gx, gy] = grid2d(total);
+  const params = new Params().u32(set.D).u32(set.F).u32(pm.tilesBase).u32(pm.orderBase).u32(nNb).u32(total).u32(gx);
+  const bindings = [h, pm.perm, set.down.buffer];
+  if (set.downBias) bindings.push(set.downBias.buffer);
+  bindings.push(y);
+  ctx.run(downCode(set), params, bindings, [gx, gy]);
+}

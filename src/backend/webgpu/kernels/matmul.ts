@@ -1,0 +1,220 @@
+/**
+ * Dense linear layer on the GPU: y[M, N] = x[M, K] · w[N, K]ᵀ (+ bias[N]) — the nn.Linear layout, the same result as
+ * `linear` in src/backend/cpu/linear.ts. x and y are f32 tensors; w is a GpuWeight stored as f32, f16 or bf16 (read
+ * through `w_at`/`w_at2` from wgsl.ts); the bias is f32; accumulation is always f32. Two code paths, chosen by M:
+ *
+ * GEMV (M ≤ GEMV_MAX_ROWS = 8, decode): memory-bound on the weight, so every weight element is read exactly once per
+ *   call. A workgroup of 256 threads owns GEMV_COLS = 4 output columns n; the 64 threads of a column stride over
+ *   row w[n, :] reading it contiguously, one pair of elements per read (`w_at2`: one u32 word for f16/bf16), and
+ *   multiply each pair into all M rows of x. The kernel is generated for M rounded up to 1, 2, 4 or 8 rows (the row
+ *   loop unrolled in the WGSL text into scalar accumulators; rows ≥ M are skipped by uniform branches), so at most
+ *   four pipelines per weight dtype. The 64 partial sums per (row, column) are combined by a workgroup-memory tree
+ *   reduction (256·8 floats = 8 KiB at most; no subgroup operations needed). A pair must start on a u32 word: with
+ *   an odd K, odd rows start mid-word, so a row is split at run time into an optional leading single, whole pairs,
+ *   and an optional trailing single. Grid: ceil(N / 4) workgroups, folded into a 2-D grid past 65535.
+ *
+ * GEMM (larger M): 64×64 output tile per workgroup of 16×16 threads, 4×4 outputs per thread taken with stride 16
+ *   (thread (tx, ty) owns rows ty + 16i and columns tx + 16j, so the workgroup-memory reads are conflict-free and the
+ *   final stores contiguous across tx). K advances in steps of 16: each thread loads 4 consecutive k of one x row and
+ *   of one w row into the k-major tiles As[16][64], Bs[16][64] (8 KiB), zero-filling outside [0, M)×[0, K) and
+ *   [0, N)×[0, K); then 16 rank-1 updates of its 4×4 accumulators. Grid: (ceil(N/64), ceil(M/64)).
+ *
+ * Limits: every binding (x, w, y) must fit the device's max storage binding size (128 MiB on lavapipe; a larger
+ *   weight, e.g. a big vocabulary head, must be split into row blocks by the caller — this throws); indices are u32;
+ *   y must not share a buffer with x. Without a bias a shared 16-byte zero buffer is bound (one pipeline either way).
+ */
+import type { GpuContext, GpuTensor } from '../context.js';
+import { Params } from '../context.js';
+import type { GpuWeight, GpuWeightDType } from '../weights.js';
+import { cdiv, weightBinding, weightReader } from '../wgsl.js';
+
+/** Row counts up to this use the GEMV kernel, larger ones the tiled GEMM. */
+export const GEMV_MAX_ROWS = 8;
+
+const GEMV_COLS = 4;
+const GEMV_TPC = 64; // threads per output column
+const MAX_GROUPS = 65535;
+
+/** `f(i)` for i in [0, n), joined by newlines (the kernels are unrolled in the WGSL text, not by the compiler). */
+function rep(n: number, f: (i: number) => string): string {
+  return Array.from({ length: n }, (_, i) => f(i)).join('\n');
+}
+
+function gemvCode(dtype: GpuWeightDType, MR: number): string {
+  const WG = GEMV_COLS * GEMV_TPC;
+  // Row m of x only exists when m < p.M (M is rounded up to the bucket MR); the guards are uniform branches.
+  const guard = (m: number, s: string): string => (m === 0 ? s : `if (${m}u < p.M) { ${s} }`);
+  return `// linear GEMV: ${dtype} weight, up to ${MR} rows
+const TPC = ${GEMV_TPC}u;
+const NC = ${GEMV_COLS}u;
+const WG = ${WG}u;
+struct P { M: u32, N: u32, K: u32, hasBias: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+${weightBinding(2, 'w', dtype)}
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+${weightReader('w', dtype)}
+var<workgroup> red: array<f32, ${WG * MR}>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let col = li / TPC;
+  let t = li % TPC;
+  let n = (wid.y * nwg.x + wid.x) * NC + col;
+${rep(MR, (m) => `  var acc${m} = 0.0;`)}
+  if (n < p.N) {
+    let K = p.K;
+    let wb = n * K;
+    // For f16/bf16 a pair must start on a word: a row starting mid-word (odd K, odd n) begins with one single.
+    let a = wb & 1u;
+    let np = (K - a) / 2u;
+    for (var j = t; j < np; j += TPC) {
+      let k = a + 2u * j;
+      let w0 = w_at2(wb + k);
+${rep(MR, (m) => `      ${guard(m, `let x${m} = ${m}u * K + k; acc${m} += x[x${m}] * w0.x + x[x${m} + 1u] * w0.y;`)}`)}
+    }
+    // The single left at the start (a == 1) or at the end (K − a odd).
+    var ks = K;
+    if (t == 0u && a == 1u) { ks = 0u; }
+    if (t == TPC - 1u && ((K - a) & 1u) == 1u) { ks = K - 1u; }
+    if (ks < K) {
+      let w0 = w_at(wb + ks);
+${rep(MR, (m) => `      ${guard(m, `acc${m} += x[${m}u * K + ks] * w0;`)}`)}
+    }
+  }
+${rep(MR, (m) => `  red[${m * WG}u + li] = acc${m};`)}
+  workgroupBarrier();
+  for (var s = TPC / 2u; s > 0u; s = s >> 1u) {
+    if (t < s) {
+${rep(MR, (m) => `      red[${m * WG}u + li] += red[${m * WG}u + li + s];`)}
+    }
+    workgroupBarrier();
+  }
+  if (t == 0u && n < p.N) {
+    var b = 0.0;
+    if (p.hasBias != 0u) { b = bias[n]; }
+${rep(MR, (m) => `    ${guard(m, `y[${m}u * p.N + n] = red[${m * WG}u + li] + b;`)}`)}
+  }
+}
+`;
+}
+
+const BM = 64;
+const BN = 64;
+const BK = 16;
+
+function gemmCode(dtype: GpuWeightDType): string {
+  const ij: [number, number][] = [];
+  for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) ij.push([i, j]);
+  return `// linear GEMM: ${dtype} weight
+const BM = ${BM}u;
+const BN = ${BN}u;
+const BK = ${BK}u;
+struct P { M: u32, N: u32, K: u32, hasBias: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+${weightBinding(2, 'w', dtype)}
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+${weightReader('w', dtype)}
+var<workgroup> As: array<f32, ${BK * BM}>;
+var<workgroup> Bs: array<f32, ${BK * BN}>;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+  let m0 = wid.y * BM;
+  let n0 = wid.x * BN;
+  let tx = lid.x;
+  let ty = lid.y;
+  let K = p.K;
+  // Tile loads: thread li fills row r of the x tile and row r of the w tile at k offsets kq .. kq+3.
+  let r = li / 4u;
+  let kq = (li % 4u) * 4u;
+  let am = m0 + r;
+  let bn = n0 + r;
+${ij.map(([i, j]) => `  var c${i}${j} = 0.0;`).join('\n')}
+  for (var k0 = 0u; k0 < K; k0 += BK) {
+${rep(4, (j) => `    {
+      let kk = k0 + kq + ${j}u;
+      var xv = 0.0;
+      var wv = 0.0;
+      if (am < p.M && kk < K) { xv = x[am * K + kk]; }
+      if (bn < p.N && kk < K) { wv = w_at(bn * K + kk); }
+      As[(kq + ${j}u) * BM + r] = xv;
+      Bs[(kq + ${j}u) * BN + r] = wv;
+    }`)}
+    workgroupBarrier();
+    for (var kk = 0u; kk < BK; kk++) {
+${rep(4, (i) => `      let a${i} = As[kk * BM + ty + ${16 * i}u];`)}
+${rep(4, (j) => `      let b${j} = Bs[kk * BN + tx + ${16 * j}u];`)}
+${ij.map(([i, j]) => `      c${i}${j} += a${i} * b${j};`).join('\n')}
+    }
+    workgroupBarrier();
+  }
+${rep(4, (j) => `  let nn${j} = n0 + tx + ${16 * j}u;
+  var b${j} = 0.0;
+  if (p.hasBias != 0u && nn${j} < p.N) { b${j} = bias[nn${j}]; }`)}
+${rep(4, (i) => `  {
+    let m = m0 + ty + ${16 * i}u;
+    if (m < p.M) {
+${rep(4, (j) => `      if (nn${j} < p.N) { y[m * p.N + nn${j}] = c${i}${j} + b${j}; }`)}
+    }
+  }`)}
+}
+`;
+}
+
+/** A 16-byte zero buffer bound as the bias when there is none (every declared binding must be bound). */
+const noBias = new WeakMap<GpuContext, GPUBuffer>();
+function zeroBias(ctx: GpuContext): GPUBuffer {
+  let b = noBias.get(ctx);
+  if (!b) noBias.set(ctx, (b = ctx.createStatic(new Float32Array(4), 'linear.noBias')));
+  return b;
+}
+
+function checkBinding(ctx: GpuContext, buf: GPUBuffer, what: string): void {
+  if (buf.size > ctx.maxBinding) {
+    throw new Error(`linear: ${what} is ${buf.size} bytes, over the device's max storage binding of ${ctx.maxBinding} bytes (split it into row blocks)`);
+  }
+}
+
+/**
+ * y[M, N] = x[M, K] · w[N, K]ᵀ (+ bias[N]) into `out` (a [M, N] f32 tensor, not sharing x's buffer). Returns `out`.
+ */
+export function linearInto(ctx: GpuContext, x: GpuTensor, M: number, K: number, w: GpuWeight, out: GpuTensor, bias?: GpuWeight): GpuTensor {
+  const N = w.shape[0]!;
+  if (w.shape.length !== 2 || w.shape[1] !== K) throw new Error(`linear: ${w.name} has shape [${w.shape.join(', ')}], expected [N, ${K}]`);
+  if (bias && (bias.shape.length !== 1 || bias.shape[0] !== N || bias.dtype !== 'f32')) {
+    throw new Error(`linear: bias ${bias.name} is ${bias.dtype} [${bias.shape.join(', ')}], expected f32 [${N}]`);
+  }
+  if (x.dtype !== 'f32' || out.dtype !== 'f32') throw new Error('linear: x and out must be f32 tensors');
+  if (x.buffer.size < M * K * 4) throw new Error(`linear: x holds ${x.buffer.size} bytes, needs ${M}×${K} f32`);
+  if (out.buffer.size < M * N * 4) throw new Error(`linear: out holds ${out.buffer.size} bytes, needs ${M}×${N} f32`);
+  if (out.buffer === x.buffer) throw new Error('linear: out must not share a buffer with x');
+  checkBinding(ctx, w.buffer, `weight ${w.name}`);
+  checkBinding(ctx, x.buffer, 'x');
+  checkBinding(ctx, out.buffer, 'out');
+  if (M === 0 || N === 0) return out;
+  const b = bias ? bias.buffer : zeroBias(ctx);
+  const params = new Params().u32(M).u32(N).u32(K).u32(bias ? 1 : 0);
+  if (M <= GEMV_MAX_ROWS) {
+    const groups = cdiv(N, GEMV_COLS);
+    const gy = cdiv(groups, MAX_GROUPS);
+    const MR = M <= 1 ? 1 : M <= 2 ? 2 : M <= 4 ? 4 : 8;
+    ctx.run(gemvCode(w.dtype, MR), params, [x, w.buffer, b, out], [cdiv(groups, gy), gy]);
+  } else {
+    const gx = cdiv(N, BN);
+    const gy = cdiv(M, BM);
+    if (gx > MAX_GROUPS || gy > MAX_GROUPS) throw new Error(`linear: [${M}, ${N}] output is too large for one dispatch`);
+    ctx.run(gemmCode(w.dtype), params, [x, w.buffer, b, out], [gx, gy]);
+  }
+  return out;
+}
+
+/** y[M, N] = x[M, K] · w[N, K]ᵀ (+ bias[N]), N = w.shape[0]; a new [M, N] tensor unless `out` is given. */
+export function linear(ctx: GpuContext, x: GpuTensor, M: number, K: number, w: GpuWeight, bias?: GpuWeight, out?: GpuTensor): GpuTensor {
+  return linearInto(ctx, x, M, K, w, out ?? ctx.tensor([M, w.shape[0]!]), bias);
+}

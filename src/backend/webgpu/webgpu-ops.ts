@@ -1,0 +1,114 @@
+/**
+ * The device op interface (src/backend/device-ops.ts) on WebGPU: handles are pooled GPU tensors, weights are uploaded
+ * once at load (bf16 stays bf16, f32 optionally stored as f16), a layer's experts are stacked into [E, F, D] buffers
+ * so the grouped expert kernels reach all of them in one dispatch. Nothing is read back until `read`.
+ */
+import type { Weight } from '../../tensor/weight.js';
+import type { ActivationSpec, DeviceKVCache, DeviceOps, DeviceRouterSpec, ExpertSetSource } from '../device-ops.js';
+import { GpuContext, Params, type GpuTensor } from './context.js';
+import { uploadF32, uploadStacked, uploadWeight, type GpuWeight } from './weights.js';
+import { linear } from './kernels/matmul.js';
+import { rmsNorm, layerNorm } from './kernels/norm.js';
+import { addScaled, scaleInPlace, gatedAct, embed, copyCols } from './kernels/elementwise.js';
+import { applyRopeGpu } from './kernels/rope.js';
+import { attentionGpu } from './kernels/attention.js';
+import { routeGpu } from './kernels/router.js';
+import { moeExpertsGpu, type GpuExpertSet } from './kernels/moe.js';
+import { GpuKVCache } from './kv-cache.js';
+import { cdiv } from './wgsl.js';
+
+export interface WebGpuOpsOptions {
+  /** Store f32 matrices as f16 on the GPU (half the memory and bandwidth; accumulation stays f32). */
+  f16?: boolean;
+}
+
+const SIGMOID_GATED = `struct P { T: u32, D: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> s: array<f32>;
+@group(0) @binding(3) var<storage, read> g: array<f32>;
+@compute @workgroup_size(256) fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let i = gid.x + gid.y * nw.x * 256u;
+  if (i >= p.T * p.D) { return; }
+  let t = i / p.D;
+  out[i] = out[i] + s[i] / (1.0 + exp(-g[t]));
+}`;
+
+export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> {
+  readonly name = 'webgpu';
+  constructor(readonly ctx: GpuContext, readonly opts: WebGpuOpsOptions = {}) {}
+
+  static async create(opts: WebGpuOpsOptions = {}): Promise<WebGpuOps> {
+    return new WebGpuOps(await GpuContext.create(), opts);
+  }
+
+  weight(w: Weight): GpuWeight { return uploadWeight(this.ctx, w, { f16: this.opts.f16 }); }
+  vector(data: Float32Array, name: string): GpuWeight { return uploadF32(this.ctx, data, name); }
+  experts(src: ExpertSetSource, name: string): GpuExpertSet {
+    const o = { f16: this.opts.f16 };
+    const set: GpuExpertSet = {
+      E: src.E, D: src.D, F: src.F,
+      gate: uploadStacked(this.ctx, src.gate, `${name}.gate`, o),
+      up: uploadStacked(this.ctx, src.up, `${name}.up`, o),
+      down: uploadStacked(this.ctx, src.down, `${name}.down`, o),
+    };
+    if (src.gateBias) set.gateBias = uploadStacked(this.ctx, src.gateBias, `${name}.gate_bias`);
+    if (src.upBias) set.upBias = uploadStacked(this.ctx, src.upBias, `${name}.up_bias`);
+    if (src.downBias) set.downBias = uploadStacked(this.ctx, src.downBias, `${name}.down_bias`);
+    return set;
+  }
+
+  upload(data: Float32Array | Int32Array, shape: readonly number[]): GpuTensor { return this.ctx.upload(data, shape); }
+  read(h: GpuTensor, n: number): Promise<Float32Array> { return this.ctx.read(h, n); }
+  readI32(h: GpuTensor, n: number): Promise<Int32Array> { return this.ctx.readI32(h, n); }
+  release(...hs: (GpuTensor | undefined)[]): void { this.ctx.release(...hs); }
+  newCache(widths: readonly { k: number; v: number }[], batch: number): DeviceKVCache<GpuTensor> {
+    return new GpuKVCache(this.ctx, [...widths], batch);
+  }
+  sliceRows(x: GpuTensor, width: number, from: number, count: number): GpuTensor {
+    const t = this.ctx.tensor([count, width]);
+    this.ctx.copy(x, from * width * 4, t, 0, count * width * 4);
+    return t;
+  }
+  writeRows(dst: GpuTensor, width: number, at: number, src: GpuTensor, count: number): void {
+    this.ctx.copy(src, 0, dst, at * width * 4, count * width * 4);
+  }
+  empty(shape: readonly number[]): GpuTensor { return this.ctx.tensor(shape); }
+
+  embed(table: GpuWeight, ids: Int32Array, D: number, mult: number): GpuTensor {
+    const idT = this.ctx.upload(ids, [ids.length]);
+    const out = embed(this.ctx, table, idT, ids.length, D, mult);
+    this.ctx.release(idT);
+    return out;
+  }
+  linear(x: GpuTensor, M: number, K: number, w: GpuWeight, bias?: GpuWeight): GpuTensor { return linear(this.ctx, x, M, K, w, bias); }
+  rmsNorm(x: GpuTensor, rows: number, _width: number, w: GpuWeight, eps: number): GpuTensor { return rmsNorm(this.ctx, x, rows, w, eps); }
+  layerNorm(x: GpuTensor, rows: number, _width: number, w: GpuWeight, b: GpuWeight | undefined, eps: number): GpuTensor {
+    return layerNorm(this.ctx, x, rows, w, b, eps);
+  }
+  addScaled(h: GpuTensor, a: GpuTensor, n: number, s: number): void { addScaled(this.ctx, h, a, n, s); }
+  scale(x: GpuTensor, n: number, s: number): void { scaleInPlace(this.ctx, x, n, s); }
+  gatedAct(g: GpuTensor, u: GpuTensor, n: number, act: ActivationSpec): void { gatedAct(this.ctx, g, u, n, act.kind, act.alpha, act.limit); }
+  copyCols(src: GpuTensor, srcWidth: number, srcFrom: number, dst: GpuTensor, dstWidth: number, dstFrom: number, count: number, rows: number, srcRowDiv = 1): void {
+    copyCols(this.ctx, src, srcWidth, srcFrom, dst, dstWidth, dstFrom, count, rows, srcRowDiv);
+  }
+  rope(x: GpuTensor, T: number, heads: number, headDim: number, cosSin: GpuTensor, half: number, interleaved: boolean, offset: number): void {
+    applyRopeGpu(this.ctx, x, T, heads, headDim, cosSin, half, interleaved, offset);
+  }
+  attention(q: GpuTensor, Tq: number, H: number, dq: number, k: GpuTensor, v: GpuTensor, Tk: number, KVH: number, dv: number, start: number,
+    opts: { scale: number; window?: number | null; sinks?: GpuWeight }): GpuTensor {
+    return attentionGpu(this.ctx, q, Tq, H, dq, k, v, Tk, KVH, dv, start, opts);
+  }
+  route(logits: GpuTensor, T: number, E: number, k: number, spec: DeviceRouterSpec, bias?: GpuWeight): { experts: GpuTensor; gates: GpuTensor } {
+    return routeGpu(this.ctx, logits, T, E, k, spec, bias);
+  }
+  moe(x: GpuTensor, T: number, experts: GpuTensor, gates: GpuTensor, k: number, set: GpuExpertSet, act: ActivationSpec): GpuTensor {
+    return moeExpertsGpu(this.ctx, x, T, experts, gates, k, set, { kind: act.kind, alpha: act.alpha, limit: act.limit });
+  }
+  addSigmoidGated(out: GpuTensor, s: GpuTensor, g: GpuTensor, T: number, D: number): void {
+    const groups = cdiv(T * D, 256);
+    const x = Math.min(groups, 65535);
+    this.ctx.run(SIGMOID_GATED, new Params().u32(T).u32(D), [out, s, g], [x, cdiv(groups, x)]);
+  }
+  flush(): void { this.ctx.flush(); }
+}

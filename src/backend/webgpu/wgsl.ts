@@ -1,0 +1,28 @@
+/**
+ * WGSL snippets shared by kernels: declaring and reading a weight of any storage dtype.
+ *
+ *   weightBinding(2, 'w', dtype)  →  @group(0) @binding(2) var<storage, read> w: array<f32|u32>;
+ *   weightReader('w', dtype)      →  fn w_at(i: u32) -> f32   (element i of the flattened weight)
+ *                                    fn w_at2(i: u32) -> vec2<f32>  (elements i, i+1; i even)
+ */
+import type { GpuWeightDType } from './weights.js';
+
+export function weightBinding(binding: number, name: string, dtype: GpuWeightDType): string {
+  return `@group(0) @binding(${binding}) var<storage, read> ${name}: array<${dtype === 'f32' ? 'f32' : 'u32'}>;`;
+}
+
+export function weightReader(name: string, dtype: GpuWeightDType): string {
+  if (dtype === 'f32') {
+    return `fn ${name}_at(i: u32) -> f32 { return ${name}[i]; }
+fn ${name}_at2(i: u32) -> vec2<f32> { return vec2<f32>(${name}[i], ${name}[i + 1u]); }`;
+  }
+  if (dtype === 'f16') {
+    return `fn ${name}_at(i: u32) -> f32 { return unpack2x16float(${name}[i >> 1u])[i & 1u]; }
+fn ${name}_at2(i: u32) -> vec2<f32> { return unpack2x16float(${name}[i >> 1u]); }`;
+  }
+  return `fn ${name}_at(i: u32) -> f32 { let w = ${name}[i >> 1u]; return bitcast<f32>(select(w << 16u, w & 0xffff0000u, (i & 1u) == 1u)); }
+fn ${name}_at2(i: u32) -> vec2<f32> { let w = ${name}[i >> 1u]; return vec2<f32>(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u)); }`;
+}
+
+/** Ceil division. */
+export const cdiv = (a: number, b: number): number => Math.ceil(a / b);
