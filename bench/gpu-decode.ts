@@ -220,11 +220,13 @@ async function main(): Promise<void> {
   const out: string[] = [''];
   out.push(`greedy decoding, 1 sequence, prompt ${PROMPT} tokens, ${NEW} new tokens, median of ${RUNS} run(s) after a warm-up`);
   out.push(`model: ${shapeLine}`);
-  out.push(`       ${(total / 1e9).toFixed(3)} B parameters = ${fmt((total * 2) / 1e9, 2)} GB; ${(activePerToken / 1e6).toFixed(1)} M read per decoded token ` +
-    `(attention, routers, ${s.topK} experts per layer, lm_head) = ${fmt(activeBytes / 1e6, 1)} MB`);
+  const count = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(3)} B` : `${(n / 1e6).toFixed(2)} M`);
+  const bytes = (n: number): string => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(2)} MB`);
+  out.push(`       ${count(total)} parameters = ${bytes(total * 2)}; ${count(activePerToken)} read per decoded token ` +
+    `(attention, routers, ${s.topK} experts per layer, lm_head) = ${bytes(activeBytes)}`);
   const header = ['backend', 'device', 'load s', 'prefill ms', 'decode tok/s', 'weight GB/s'];
   const rows = [gpu, cpu].filter((r): r is BackendResult => r !== undefined).map((r) => [
-    r.backend, r.device, fmt(r.loadMs / 1000, 2), fmt(r.prefillMsMedian, 1), fmt(r.decodeTokPerSecMedian, 2), fmt(r.activeWeightGBps, 1),
+    r.backend, r.device, fmt(r.loadMs / 1000, 2), fmt(r.prefillMsMedian, 1), fmt(r.decodeTokPerSecMedian, 2), r.activeWeightGBps.toPrecision(3),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (c: string[]): string => c.map((x, i) => (i < 2 ? x.padEnd(widths[i]!) : x.padStart(widths[i]!))).join('  ');

@@ -13,10 +13,11 @@
  * successive repetitions, so small-T repetitions route to different experts and cannot keep a fixed expert set in
  * the GPU's L2.
  *
- * Timing: after the pipelines are compiled (two synced repetitions) and one untimed warm-up batch, each batch records
- * N repetitions back to back (each submitted as soon as it is recorded, so host recording overlaps GPU work), then
- * waits once (`await ctx.sync()`); ms/layer = batch wall time ÷ N, N chosen so a batch lasts ≈ 200 ms (50 ms with
- * --quick), median over 7 batches (3 with --quick). Host-side recording cost is therefore included, as in real use.
+ * Timing: after the pipelines are compiled (two synced repetitions) and one untimed warm-up batch (none with
+ * --quick), each batch records N repetitions back to back (each submitted as soon as it is recorded, so host
+ * recording overlaps GPU work), then waits once (`await ctx.sync()`); ms/layer = batch wall time ÷ N, N chosen so a
+ * batch lasts ≈ 200 ms (50 ms with --quick), median over 7 batches (3 with --quick). Host-side recording cost is
+ * therefore included, as in real use.
  *
  * Reported per case (the baseline's definitions, so the columns compare directly): median ms; TFLOP/s =
  * 6·T·k·D·F ÷ time (router FLOPs not counted); experts touched = distinct experts the routing actually chose (read
@@ -175,7 +176,7 @@ async function timeReps(ctx: GpuContext, rep: (i: number) => void): Promise<{ ms
   const one = performance.now() - t0;
   const reps = Math.max(1, Math.min(MAX_REPS, Math.round(BATCH_MS / Math.max(one, 1e-3))));
   const ms: number[] = [];
-  for (let b = -1; b < BATCHES; b++) {
+  for (let b = quick ? 0 : -1; b < BATCHES; b++) {
     t0 = performance.now();
     for (let i = 0; i < reps; i++) {
       rep(i);
@@ -391,11 +392,13 @@ async function runCase(ctx: GpuContext, l: Layer, T: number, baseline: Baseline 
 
 const fmt = (n: number | undefined, d = 1): string => (n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(d));
 const fmtMs = (n: number): string => n.toFixed(n < 1 ? 3 : n < 10 ? 2 : 1);
+/** About 3 significant digits (TFLOP/s and GB/s span 1e-4 on lavapipe to 1e3 on an H100). */
+const fmtSig = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? '—' : n >= 100 || n === 0 ? n.toFixed(0) : n.toPrecision(3));
 
 function table(header: string[], rows: string[][], leftCols: number): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i < leftCols ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
-  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  ').trimEnd(), ...rows.map(line)];
 }
 
 async function main(): Promise<void> {
@@ -472,9 +475,9 @@ async function main(): Promise<void> {
     String(r.T),
     `${fmtMs(r.msMedian)} [${fmtMs(r.msMin)}–${fmtMs(r.msMax)}]`,
     `${r.reps}×${r.batches}`,
-    fmt(r.tflops, 2),
+    fmtSig(r.tflops),
     String(r.expertsTouchedMedian) + (r.baselineExpertsTouched !== undefined && r.baselineExpertsTouched !== r.expertsTouchedMedian ? ` (${r.baselineExpertsTouched})` : ''),
-    fmt(r.weightGBps, 1),
+    fmtSig(r.weightGBps),
     r.baselineEagerMs === undefined ? '—' : fmtMs(r.baselineEagerMs),
     fmt(r.ratioVsEager, 3),
     r.baselineGroupedMs === undefined ? '—' : fmtMs(r.baselineGroupedMs),
@@ -493,8 +496,8 @@ async function main(): Promise<void> {
   if (t1.length) {
     out.push('T = 1 expert-weight read bandwidth:');
     for (const r of t1) {
-      out.push(`  ${r.model} ${r.dtype}: ${fmt(r.weightGBps, 1)} GB/s = ${fmt(100 * r.fractionOfH100Copy, 1)} % of 2.8 TB/s (H100 WebGPU copy), ` +
-        `${fmt(100 * r.fractionOfCopy, 1)} % of this run's copy bandwidth (${fmt(copyGBps, 1)} GB/s)`);
+      out.push(`  ${r.model} ${r.dtype}: ${fmtSig(r.weightGBps)} GB/s = ${fmtSig(100 * r.fractionOfH100Copy)} % of 2.8 TB/s (H100 WebGPU copy), ` +
+        `${fmtSig(100 * r.fractionOfCopy)} % of this run's copy bandwidth (${fmt(copyGBps, 1)} GB/s)`);
     }
   }
   for (const s of skipped) out.push(`skipped ${s.model} ${s.dtype} T=${s.T}: ${s.reason}`);
@@ -515,7 +518,7 @@ async function main(): Promise<void> {
       layer: 'linear(x, router) → routeGpu softmax-topk → moeExpertsGpu (SiLU-gated experts, stacked [E,F,D]/[E,F,D]/[E,D,F])',
       weights: 'random 16-bit floats (router and experts in the row dtype), |w| in [2^-9, 2^-5), written to GPU buffers in 64 MiB chunks',
       inputs: `pool of up to ${POOL} distinct uniform[-1,1) x[T, D] (≤ ${POOL_BYTES / 2 ** 20} MiB), used in turn by successive repetitions`,
-      timing: `2 synced compile repetitions, 1 warm-up batch, then median of ${BATCHES} batches of N back-to-back repetitions ` +
+      timing: `2 synced compile repetitions, ${quick ? 0 : 1} warm-up batch, then median of ${BATCHES} batches of N back-to-back repetitions ` +
         `(each submitted at once, one sync per batch; N so a batch lasts ≈ ${BATCH_MS} ms); ms per repetition`,
       tflops: '6·T·k·D·F ÷ time (the baseline\'s flops; router not counted)',
       weightBytes: 'mean over the input pool of distinct experts touched × 3·D·F·2 bytes (the baseline\'s weight_bytes)',

@@ -58,8 +58,11 @@ export interface DeviceOps<H, W, X> {
   readonly name: string;
 
   // ---- weights (device-resident from load on)
-  /** A matrix (may be stored in a narrower dtype by the backend) or any weight read as given. */
-  weight(w: Weight): W;
+  /**
+   * A matrix, which the backend may store in a narrower dtype (f16) unless `exact` (router weights: routing decisions
+   * must not move with storage precision).
+   */
+  weight(w: Weight, exact?: boolean): W;
   /** An f32 vector (norm weights, biases, sinks, correction biases). */
   vector(data: Float32Array, name: string): W;
   experts(src: ExpertSetSource, name: string): X;

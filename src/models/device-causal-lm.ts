@@ -162,7 +162,7 @@ export class DeviceCausalLM<H, W, X> {
       const m = ls.ffn;
       const E = m.numExperts;
       if (!isDeviceRouterSpec(m.router)) throw new UserError(`router ${m.router.kind} runs on the CPU only`);
-      const routerW = o.weight(ck.weight(m.routerWeight, { shape: [E, D] }));
+      const routerW = o.weight(ck.weight(m.routerWeight, { shape: [E, D] }), true);
       const routerB = m.routerBias ? this.vec(ck.weight(m.routerBias, { shape: [E] })) : undefined;
       const cpuRouter = makeRouter(m.router, E, m.topK, ck);
       const bias = cpuRouter instanceof SigmoidGroupTopKRouter ? this.vec(cpuRouter.bias, 'e_score_correction_bias') : undefined;
@@ -177,7 +177,7 @@ export class DeviceCausalLM<H, W, X> {
       }, m.routerWeight.replace(/\.weight$/, '.experts'));
       const act: ActivationSpec = { kind: m.act, alpha: m.actOpts?.alpha, limit: m.actOpts?.limit };
       const shared = m.shared ? this.loadFfn(m.shared.ffn, D, ck) : undefined;
-      const sharedGate = m.shared?.gate ? o.weight(ck.weight(`${m.shared.gate}.weight`, { shape: [1, D] })) : undefined;
+      const sharedGate = m.shared?.gate ? o.weight(ck.weight(`${m.shared.gate}.weight`, { shape: [1, D] }), true) : undefined;
       ffn = { kind: 'moe', spec: m, router: m.router, routerW, routerB, bias, experts, act, shared, sharedGate };
     }
     return { inputNorm: this.loadNorm(ls.inputNorm, D, ck), attn, postNorm: this.loadNorm(ls.postAttentionNorm, D, ck), ffn };

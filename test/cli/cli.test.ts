@@ -52,6 +52,18 @@ describe('switchyard CLI', () => {
     assert.deepEqual(r.out.trim().split(/\s+/).map(Number), want);
   });
 
+  for (const device of ['webgpu', 'auto']) {
+    it(`generate --device ${device} reproduces the reference greedy tokens`, () => {
+      const fx = new Fixture('deepseek_v3');
+      const ids = fx.ints('input_ids').slice(0, fx.meta.gen_prompt);
+      const want = fx.ints('generated_ids').slice(0, fx.meta.gen_prompt + fx.meta.gen_new);
+      const r = run(['generate', fx.dir, '--device', device, '--prompt-ids', ids.join(','), '--max-new-tokens', String(fx.meta.gen_new), '--no-stop-at-eos']);
+      assert.equal(r.code, 0, r.err);
+      assert.deepEqual(r.out.trim().split(/\s+/).map(Number), want);
+      if (device === 'webgpu') assert.match(r.err, /on webgpu/);
+    });
+  }
+
   it('generate --prompt goes through tokenizer.json', () => {
     const dir = join(tmp, 'with-tokenizer');
     mkdirSync(dir);
@@ -128,5 +140,10 @@ describe('switchyard CLI', () => {
     it('malformed --prompt-ids', () => assertUserError(run(['generate', join(FIXTURES, 'mixtral'), '--prompt-ids', '1,x']), /not a non-negative integer/));
     it('out-of-range flag', () => assertUserError(run(['generate', join(FIXTURES, 'mixtral'), '--prompt-ids', '1', '--top-p', '7']), /--top-p/));
     it('unknown command', () => assertUserError(run(['bogus']), /unknown command/));
+    it('unknown --device', () => assertUserError(run(['generate', join(FIXTURES, 'mixtral'), '--device', 'gpu', '--prompt-ids', '1']), /--device.*cpu, webgpu, auto/));
+    it('--device webgpu with a CPU-only feature says which', () => assertUserError(
+      run(['generate', join(FIXTURES, 'mixtral'), '--device', 'webgpu', '--prompt-ids', '1', '--memory-budget', '1M']), /--memory-budget.*CPU only/));
+    it('--device webgpu for training is refused', () => assertUserError(run(['train', '--out', join(tmp, 't'), '--device', 'webgpu']), /training runs on the CPU/));
+
   });
 });

@@ -6,6 +6,7 @@
  */
 import type { Weight } from '../../tensor/weight.js';
 import { weightToF32 } from '../../tensor/weight.js';
+import { f16ToF32, f32ToF16 } from '../../tensor/dtype.js';
 import type { ActivationSpec, DeviceKVCache, DeviceOps, DeviceRouterSpec, ExpertSetSource } from '../device-ops.js';
 import { linear } from './linear.js';
 import { rmsNorm, layerNorm } from './norm.js';
@@ -23,16 +24,32 @@ export interface CpuExpertSet {
   experts: ExpertWeights[];
 }
 
+export interface CpuOpsOptions {
+  /**
+   * Round every matrix (not vectors) through IEEE f16 at load, as a GPU backend storing f16 weights sees them: the
+   * reference its f16 path is compared with.
+   */
+  roundMatricesToF16?: boolean;
+}
+
+function roundF16(w: Weight): Weight {
+  const f = weightToF32(w);
+  const out = new Float32Array(f.length);
+  for (let i = 0; i < f.length; i++) out[i] = f16ToF32(f32ToF16(f[i]!));
+  return { name: w.name, dtype: 'f32', shape: w.shape, data: out };
+}
+
 export class CpuOps implements DeviceOps<H, Weight, CpuExpertSet> {
   readonly name = 'cpu';
+  constructor(private readonly opts: CpuOpsOptions = {}) {}
 
-  weight(w: Weight): Weight { return w; }
+  weight(w: Weight, exact = false): Weight { return !exact && this.opts.roundMatricesToF16 && w.dtype === 'f32' && w.shape.length >= 2 ? roundF16(w) : w; }
   vector(data: Float32Array, name: string): Weight { return { name, dtype: 'f32', shape: [data.length], data }; }
   experts(src: ExpertSetSource): CpuExpertSet {
     const experts: ExpertWeights[] = [];
     for (let e = 0; e < src.E; e++) {
       experts.push({
-        gate: src.gate[e]!, up: src.up[e]!, down: src.down[e]!,
+        gate: this.weight(src.gate[e]!), up: this.weight(src.up[e]!), down: this.weight(src.down[e]!),
         gateBias: src.gateBias?.[e], upBias: src.upBias?.[e], downBias: src.downBias?.[e],
       });
     }

@@ -42,7 +42,7 @@ export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> 
     return new WebGpuOps(await GpuContext.create(), opts);
   }
 
-  weight(w: Weight): GpuWeight { return uploadWeight(this.ctx, w, { f16: this.opts.f16 }); }
+  weight(w: Weight, exact = false): GpuWeight { return uploadWeight(this.ctx, w, { f16: !exact && this.opts.f16 }); }
   vector(data: Float32Array, name: string): GpuWeight { return uploadF32(this.ctx, data, name); }
   experts(src: ExpertSetSource, name: string): GpuExpertSet {
     const o = { f16: this.opts.f16 };

@@ -33,6 +33,7 @@ export const MOE_TILE_M = 32;
 const BN = 64;
 const BK = 16;
 const SK = BK + 1;
+const UNROLL = 4;
 
 export interface GatedActivationSpec {
   kind: 'silu' | 'gelu' | 'gpt_oss';
@@ -71,15 +72,27 @@ fn act(g: f32, u: f32) -> f32 {
 }`;
 }
 
-/** Shared head: tile lookup (uniform), loop skeleton; `loadA` fills xs, `loadW` the weight tiles, `fma` accumulates. */
+/**
+ * The shared kernel: tile lookup (made uniform), the K loop staging the A tile (`loadA` sets v for row r, depth kk)
+ * and the weight tiles (`loadW` sets the named tiles' values for output column col, depth kk, weight index wi), the
+ * f32 FMAs into vec4 accumulators acc_<tile>0 / acc_<tile>1 (rows ty, ty + 16; columns 4tx .. 4tx + 3), then
+ * `epilogue` per row r and column col with the accumulated value(s) in val_<tile>.
+ */
 function gemmCode(o: {
   decls: string; wtiles: string[]; K: string; N: string; rowsPrologue: string; loadA: string; loadW: string; epilogue: string;
 }): string {
-  const tiles = o.wtiles.map((w) => `var<workgroup> ${w}s: array<f32, ${BN * SK}>;`).join('\n');
-  const accs = o.wtiles.map((w) => `  var acc_${w}: array<f32, 8>;`).join('\n');
-  const fmas = o.wtiles.map((w) => `        let b_${w} = ${w}s[c];
-        acc_${w}[j] += a0 * b_${w};
-        acc_${w}[4u + j] += a1 * b_${w};`).join('\n');
+  const tiles = o.wtiles.map((w) => `var<workgroup> ${w}s: array<vec4<f32>, ${BK * (BN / 4)}>;`).join('\n');
+  const accs = o.wtiles.map((w) => `  var acc_${w}0 = vec4<f32>(0.0);\n  var acc_${w}1 = vec4<f32>(0.0);`).join('\n');
+  const wvals = o.wtiles.map((w) => `      var w_${w} = 0.0;`).join('\n');
+  const wstores = o.wtiles.map((w) => `      ${w}s[kk * ${BN / 4}u + c / 4u][c % 4u] = w_${w};`).join('\n');
+  // The depth loop is unrolled by hand UNROLL times and runs to the uniform p.bk (= BK): a constant bound lets
+  // lavapipe's LLVM unroll all of it, which multiplies its compile time for nothing.
+  const fmas = Array.from({ length: UNROLL }, (_, u) => `      let a0_${u} = xs[ty * SK + kk + ${u}u];
+      let a1_${u} = xs[(ty + 16u) * SK + kk + ${u}u];
+${o.wtiles.map((w) => `      let b_${w}_${u} = ${w}s[(kk + ${u}u) * ${BN / 4}u + tx];
+      acc_${w}0 += a0_${u} * b_${w}_${u};
+      acc_${w}1 += a1_${u} * b_${w}_${u};`).join('\n')}`).join('\n');
+  const vals = o.wtiles.map((w) => `          let val_${w} = select(acc_${w}0[c], acc_${w}1[c], i == 1u);`).join('\n');
   return `${o.decls}
 const BM = ${MOE_TILE_M}u;
 const BN = ${BN}u;
@@ -119,6 +132,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let ty = lid.y;
 ${accs}
   for (var k0 = 0u; k0 < K; k0 += BK) {
+    // A tile [BM][BK]: 512 values, 2 per thread, consecutive threads along k.
     for (var q = 0u; q < 2u; q++) {
       let idx = li + 256u * q;
       let r = idx / BK;
@@ -127,32 +141,32 @@ ${accs}
       if (r < rows && k0 + kk < K) { ${o.loadA} }
       xs[r * SK + kk] = v;
     }
+    // Weight tiles, stored k-major [BK][BN] as vec4 of columns: 1024 values each, 4 per thread, read along k.
     for (var q = 0u; q < 4u; q++) {
       let idx = li + 256u * q;
       let c = idx / BK;
       let kk = idx % BK;
       let col = n0 + c;
-      let ok = col < N && k0 + kk < K;
       let wi = (e * N + col) * K + k0 + kk;
+${wvals}
+      if (col < N && k0 + kk < K) {
 ${o.loadW}
+      }
+${wstores}
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < BK; kk++) {
-      let a0 = xs[ty * SK + kk];
-      let a1 = xs[(ty + 16u) * SK + kk];
-      for (var j = 0u; j < 4u; j++) {
-        let c = (tx + 16u * j) * SK + kk;
+    for (var kk = 0u; kk < p.bk; kk += ${UNROLL}u) {
 ${fmas}
-      }
     }
     workgroupBarrier();
   }
   for (var i = 0u; i < 2u; i++) {
     let r = ty + 16u * i;
     if (r < rows) {
-      for (var j = 0u; j < 4u; j++) {
-        let col = n0 + tx + 16u * j;
+      for (var c = 0u; c < 4u; c++) {
+        let col = n0 + 4u * tx + c;
         if (col < N) {
+${vals}
 ${o.epilogue}
         }
       }
@@ -166,7 +180,7 @@ function gateUpCode(set: { gate: GpuWeight; up: GpuWeight; gateBias?: GpuWeight;
   const gb = set.gateBias ? b++ : 0;
   const ub = set.upBias ? b++ : 0;
   const hb = b;
-  const decls = `struct P { D: u32, F: u32, k: u32, slotBase: u32, tilesBase: u32, orderBase: u32, nNb: u32, total: u32, gx: u32, alpha: f32, limit: f32 }
+  const decls = `struct P { D: u32, F: u32, k: u32, slotBase: u32, tilesBase: u32, orderBase: u32, nNb: u32, total: u32, gx: u32, bk: u32, alpha: f32, limit: f32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> perm: array<u32>;
@@ -185,13 +199,10 @@ ${actWgsl(kind)}`;
     N: 'p.F',
     rowsPrologue: 'ri = (p.slotBase + perm[p.orderBase + r0 + li]) / p.k;',
     loadA: 'v = x[rowIdx[r] * K + k0 + kk];',
-    loadW: `      var vg = 0.0;
-      var vu = 0.0;
-      if (ok) { vg = wg_at(wi); vu = wu_at(wi); }
-      gs[c * SK + kk] = vg;
-      us[c * SK + kk] = vu;`,
-    epilogue: `          var g = acc_g[i * 4u + j];
-          var u = acc_u[i * 4u + j];
+    loadW: `        w_g = wg_at(wi);
+        w_u = wu_at(wi);`,
+    epilogue: `          var g = val_g;
+          var u = val_u;
 ${gb ? '          g += gb[e * N + col];' : ''}
 ${ub ? '          u += ub[e * N + col];' : ''}
           h[(r0 + r) * N + col] = act(g, u);`,
@@ -201,7 +212,7 @@ ${ub ? '          u += ub[e * N + col];' : ''}
 function downCode(set: { down: GpuWeight; downBias?: GpuWeight }): string {
   const db = set.downBias ? 4 : 0;
   const yb = set.downBias ? 5 : 4;
-  const decls = `struct P { D: u32, F: u32, tilesBase: u32, orderBase: u32, nNb: u32, total: u32, gx: u32 }
+  const decls = `struct P { D: u32, F: u32, tilesBase: u32, orderBase: u32, nNb: u32, total: u32, gx: u32, bk: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> h: array<f32>;
 @group(0) @binding(2) var<storage, read> perm: array<u32>;
@@ -216,10 +227,8 @@ ${weightReader('wd', set.down.dtype)}`;
     N: 'p.D',
     rowsPrologue: 'ri = perm[p.orderBase + r0 + li];',
     loadA: 'v = h[(r0 + r) * K + k0 + kk];',
-    loadW: `      var vd = 0.0;
-      if (ok) { vd = wd_at(wi); }
-      ds[c * SK + kk] = vd;`,
-    epilogue: `          var v = acc_d[i * 4u + j];
+    loadW: `        w_d = wd_at(wi);`,
+    epilogue: `          var v = val_d;
 ${db ? '          v += db[e * N + col];' : ''}
           y[rowIdx[r] * N + col] = v;`,
   });
@@ -249,7 +258,7 @@ export function groupedGateUpGpu(
   const total = pm.maxTiles * nNb;
   const [gx, gy] = grid2d(total);
   const params = new Params().u32(set.D).u32(set.F).u32(k).u32(pm.slotBase).u32(pm.tilesBase).u32(pm.orderBase)
-    .u32(nNb).u32(total).u32(gx).f32(act.alpha ?? 1.702).f32(act.limit ?? 7.0);
+    .u32(nNb).u32(total).u32(gx).u32(BK).f32(act.alpha ?? 1.702).f32(act.limit ?? 7.0);
   const bindings = [x, pm.perm, set.gate.buffer, set.up.buffer];
   if (set.gateBias) bindings.push(set.gateBias.buffer);
   if (set.upBias) bindings.push(set.upBias.buffer);
@@ -263,7 +272,7 @@ export function groupedDownGpu(ctx: GpuContext, h: GpuTensor, pm: MoePermutation
   const nNb = cdiv(set.D, BN);
   const total = pm.maxTiles * nNb;
   const [gx, gy] = grid2d(total);
-  const params = new Params().u32(set.D).u32(set.F).u32(pm.tilesBase).u32(pm.orderBase).u32(nNb).u32(total).u32(gx);
+  const params = new Params().u32(set.D).u32(set.F).u32(pm.tilesBase).u32(pm.orderBase).u32(nNb).u32(total).u32(gx).u32(BK);
   const bindings = [h, pm.perm, set.down.buffer];
   if (set.downBias) bindings.push(set.downBias.buffer);
   bindings.push(y);
