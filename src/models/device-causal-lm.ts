@@ -18,28 +18,8 @@ import { loadGatedFfn } from '../nn/dense-ffn.js';
 import { loadExperts } from '../moe/expert-loader.js';
 import { makeRouter } from '../moe/routers/index.js';
 import { SigmoidGroupTopKRouter } from '../moe/routers/sigmoid-group-topk.js';
-import { ropeTable, type RopeTable } from '../nn/rope.js';
+import { ropeTable, ropeCosSin, type RopeTable } from '../nn/rope.js';
 import { UserError } from '../util/errors.js';
-
-/** (cos, sin) pairs [T, half, 2] for the given positions, computed exactly like the CPU RoPE (src/backend/cpu/rope.ts). */
-export function ropeCosSinTable(table: RopeTable, positions: readonly number[]): Float32Array {
-  let invFreq = table.invFreq;
-  let scale = table.attentionScale;
-  if (table.long) {
-    const maxPos = Math.max(...positions);
-    if (maxPos + 1 > table.long.threshold) { invFreq = table.long.invFreq; scale = table.long.attentionScale; }
-  }
-  const half = invFreq.length;
-  const out = new Float32Array(positions.length * half * 2);
-  positions.forEach((pos, t) => {
-    for (let i = 0; i < half; i++) {
-      const ang = Math.fround(pos * invFreq[i]!);
-      out[(t * half + i) * 2] = Math.fround(Math.cos(ang) * scale);
-      out[(t * half + i) * 2 + 1] = Math.fround(Math.sin(ang) * scale);
-    }
-  });
-  return out;
-}
 
 /** Why a spec cannot run on a device backend, or undefined when it can. */
 export function deviceUnsupportedReason(spec: ModelSpec): string | undefined {
@@ -218,7 +198,7 @@ export class DeviceCausalLM<H, W, X> {
     const cosSin = new Map<RopeTable, H>();
     const ropeFor = (t: RopeTable): H => {
       let h = cosSin.get(t);
-      if (!h) { h = o.upload(ropeCosSinTable(t, positions), [S, t.invFreq.length, 2]); cosSin.set(t, h); }
+      if (!h) { h = o.upload(ropeCosSin(t, positions), [S, t.invFreq.length, 2]); cosSin.set(t, h); }
       return h;
     };
     const rm = this.spec.residualMultiplier;

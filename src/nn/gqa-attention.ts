@@ -12,6 +12,7 @@ import { linear } from '../backend/cpu/linear.js';
 import { rmsNorm } from '../backend/cpu/norm.js';
 import { attention } from '../backend/cpu/attention.js';
 import { ropeTable, rope, type RopeTable } from './rope.js';
+import { loadGqaWeights } from './attention-weights.js';
 
 export class GqaAttention implements AttentionModule {
   readonly cacheWidths: { k: number; v: number };
@@ -22,27 +23,12 @@ export class GqaAttention implements AttentionModule {
   private rope: RopeTable;
 
   constructor(private spec: GqaAttentionSpec, D: number, ck: WeightSource, maxPositions: number, keepBf16: boolean) {
-    const { prefix: p, numHeads: H, numKvHeads: KVH, headDim: hd } = spec;
-    const m = { keepBf16 };
-    this.q = ck.weight(`${p}.q_proj.weight`, { ...m, shape: [H * hd, D] });
-    this.k = ck.weight(`${p}.k_proj.weight`, { ...m, shape: [KVH * hd, D] });
-    this.v = ck.weight(`${p}.v_proj.weight`, { ...m, shape: [KVH * hd, D] });
-    this.o = ck.weight(`${p}.o_proj.weight`, { ...m, shape: [D, H * hd] });
-    if (spec.qkvBias) {
-      this.qb = ck.weight(`${p}.q_proj.bias`, { shape: [H * hd] });
-      this.kb = ck.weight(`${p}.k_proj.bias`, { shape: [KVH * hd] });
-      this.vb = ck.weight(`${p}.v_proj.bias`, { shape: [KVH * hd] });
-    }
-    if (spec.oBias) this.ob = ck.weight(`${p}.o_proj.bias`, { shape: [D] });
-    if (spec.qkNorm !== 'none') {
-      const qn = spec.qkNorm === 'head' ? hd : H * hd;
-      const kn = spec.qkNorm === 'head' ? hd : KVH * hd;
-      this.qNorm = ck.weight(`${p}.q_norm.weight`, { shape: [qn] }).data as Float32Array;
-      this.kNorm = ck.weight(`${p}.k_norm.weight`, { shape: [kn] }).data as Float32Array;
-    }
-    if (spec.sinks) this.sinks = ck.weight(`${p}.sinks`, { shape: [H] }).data as Float32Array;
+    const w = loadGqaWeights(spec, D, ck, keepBf16);
+    this.q = w.q; this.k = w.k; this.v = w.v; this.o = w.o;
+    this.qb = w.qb; this.kb = w.kb; this.vb = w.vb; this.ob = w.ob;
+    this.qNorm = w.qNorm; this.kNorm = w.kNorm; this.sinks = w.sinks;
     this.rope = ropeTable(spec.rope, maxPositions);
-    this.cacheWidths = { k: KVH * hd, v: KVH * hd };
+    this.cacheWidths = { k: spec.numKvHeads * spec.headDim, v: spec.numKvHeads * spec.headDim };
   }
 
   forward(x: Float32Array, S: number, start: number, cache: LayerKVCache): Float32Array {

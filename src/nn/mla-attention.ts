@@ -29,6 +29,7 @@ import { linear } from '../backend/cpu/linear.js';
 import { rmsNorm } from '../backend/cpu/norm.js';
 import { attention } from '../backend/cpu/attention.js';
 import { ropeTable, rope, type RopeTable } from './rope.js';
+import { loadMlaWeights } from './attention-weights.js';
 
 export class MlaAttention implements AttentionModule {
   readonly cacheWidths: { k: number; v: number };
@@ -40,28 +41,13 @@ export class MlaAttention implements AttentionModule {
   private readonly qkDim: number;
 
   constructor(private spec: MlaAttentionSpec, private D: number, ck: WeightSource, maxPositions: number, keepBf16: boolean) {
-    const { prefix: p, numHeads: H, qLoraRank, kvLoraRank: R, qkNopeDim: dn, qkRopeDim: dr, vHeadDim: dv } = spec;
-    const m = { keepBf16 };
-    const bias = spec.bias ?? false;
-    this.qkDim = dn + dr;
-    const qOut = H * this.qkDim;
-    if (qLoraRank === null) {
-      this.q = ck.weight(`${p}.q_proj.weight`, { ...m, shape: [qOut, D] });
-    } else {
-      this.qa = ck.weight(`${p}.q_a_proj.weight`, { ...m, shape: [qLoraRank, D] });
-      if (bias) this.qaBias = ck.weight(`${p}.q_a_proj.bias`, { shape: [qLoraRank] });
-      this.qaNorm = ck.weight(`${p}.q_a_layernorm.weight`, { shape: [qLoraRank] }).data as Float32Array;
-      this.qb = ck.weight(`${p}.q_b_proj.weight`, { ...m, shape: [qOut, qLoraRank] });
-    }
-    this.kva = ck.weight(`${p}.kv_a_proj_with_mqa.weight`, { ...m, shape: [R + dr, D] });
-    if (bias) this.kvaBias = ck.weight(`${p}.kv_a_proj_with_mqa.bias`, { shape: [R + dr] });
-    this.kvaNorm = ck.weight(`${p}.kv_a_layernorm.weight`, { shape: [R] }).data as Float32Array;
-    this.kvb = ck.weight(`${p}.kv_b_proj.weight`, { ...m, shape: [H * (dn + dv), R] });
-    this.o = ck.weight(`${p}.o_proj.weight`, { ...m, shape: [D, H * dv] });
-    if (bias) this.oBias = ck.weight(`${p}.o_proj.bias`, { shape: [D] });
-    if (spec.rope.dim !== dr) throw new Error(`MLA ${p}: rope dim ${spec.rope.dim} must equal qk_rope_head_dim ${dr}`);
+    const w = loadMlaWeights(spec, D, ck, keepBf16);
+    this.q = w.q; this.qa = w.qa; this.qaBias = w.qaBias; this.qaNorm = w.qaNorm; this.qb = w.qb;
+    this.kva = w.kva; this.kvaBias = w.kvaBias; this.kvaNorm = w.kvaNorm; this.kvb = w.kvb;
+    this.o = w.o; this.oBias = w.oBias;
+    this.qkDim = spec.qkNopeDim + spec.qkRopeDim;
     this.rope = ropeTable(spec.rope, maxPositions);
-    this.cacheWidths = { k: H * this.qkDim, v: H * dv };
+    this.cacheWidths = { k: spec.numHeads * this.qkDim, v: spec.numHeads * spec.vHeadDim };
   }
 
   forward(x: Float32Array, S: number, start: number, cache: LayerKVCache): Float32Array {

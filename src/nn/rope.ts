@@ -169,3 +169,30 @@ export function rope(table: RopeTable, x: Float32Array, T: number, H: number, he
   }
   applyRope(x, T, H, headDim, positions, invFreq, scale, table.interleaved, offset);
 }
+
+/**
+ * The (cos, sin) table for `positions`, shaped [T, half, 2] (T = positions.length), computed exactly as the CPU's
+ * `rope(table, …)` would: the longrope `long` table is used when max(positions) + 1 exceeds its threshold.
+ */
+export function ropeCosSin(table: RopeTable, positions: ArrayLike<number>): Float32Array {
+  const T = positions.length;
+  let invFreq = table.invFreq;
+  let scale = table.attentionScale;
+  if (table.long) {
+    let maxPos = -Infinity;
+    for (let t = 0; t < T; t++) if (positions[t]! > maxPos) maxPos = positions[t]!;
+    if (maxPos + 1 > table.long.threshold) { invFreq = table.long.invFreq; scale = table.long.attentionScale; }
+  }
+  const half = invFreq.length;
+  const out = new Float32Array(T * half * 2);
+  for (let t = 0; t < T; t++) {
+    const pos = positions[t]!;
+    for (let i = 0; i < half; i++) {
+      const ang = Math.fround(pos * invFreq[i]!);
+      const o = (t * half + i) * 2;
+      out[o] = Math.cos(ang) * scale; // the Float32Array store is the CPU's Math.fround
+      out[o + 1] = Math.sin(ang) * scale;
+    }
+  }
+  return out;
+}

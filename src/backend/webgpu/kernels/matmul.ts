@@ -106,8 +106,7 @@ const BN = 64;
 const BK = 16;
 
 function gemmCode(dtype: GpuWeightDType): string {
-  const ij: [number, number][] = [];
-  for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) ij.push([i, j]);
+  const comp = ['x', 'y', 'z', 'w'];
   return `// linear GEMM: ${dtype} weight
 const BM = ${BM}u;
 const BN = ${BN}u;
@@ -119,23 +118,25 @@ ${weightBinding(2, 'w', dtype)}
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 ${weightReader('w', dtype)}
-var<workgroup> As: array<f32, ${BK * BM}>;
-var<workgroup> Bs: array<f32, ${BK * BN}>;
+// k-major tiles of 4-vectors: As[k·16 + q] = x rows m0 + 4q .. 4q+3 at column k0 + k; Bs likewise for w rows.
+var<workgroup> As: array<vec4<f32>, ${(BK * BM) / 4}>;
+var<workgroup> Bs: array<vec4<f32>, ${(BK * BN) / 4}>;
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
   let m0 = wid.y * BM;
   let n0 = wid.x * BN;
-  let tx = lid.x;
-  let ty = lid.y;
   let K = p.K;
   // Tile loads: thread li fills row r of the x tile and row r of the w tile at k offsets kq .. kq+3.
   let r = li / 4u;
   let kq = (li % 4u) * 4u;
   let am = m0 + r;
   let bn = n0 + r;
-${ij.map(([i, j]) => `  var c${i}${j} = 0.0;`).join('\n')}
+  let q = r / 4u;
+  let c = r % 4u;
+  // Thread (tx, ty) owns the 4×4 block rows m0 + 4ty + i, columns n0 + 4tx + j: acc_i holds columns j = 0..3.
+${rep(4, (i) => `  var acc${i} = vec4<f32>(0.0);`)}
   for (var k0 = 0u; k0 < K; k0 += BK) {
 ${rep(4, (j) => `    {
       let kk = k0 + kq + ${j}u;
@@ -143,24 +144,27 @@ ${rep(4, (j) => `    {
       var wv = 0.0;
       if (am < p.M && kk < K) { xv = x[am * K + kk]; }
       if (bn < p.N && kk < K) { wv = w_at(bn * K + kk); }
-      As[(kq + ${j}u) * BM + r] = xv;
-      Bs[(kq + ${j}u) * BN + r] = wv;
+      As[(kq + ${j}u) * 16u + q][c] = xv;
+      Bs[(kq + ${j}u) * 16u + q][c] = wv;
     }`)}
     workgroupBarrier();
     for (var kk = 0u; kk < BK; kk++) {
-${rep(4, (i) => `      let a${i} = As[kk * BM + ty + ${16 * i}u];`)}
-${rep(4, (j) => `      let b${j} = Bs[kk * BN + tx + ${16 * j}u];`)}
-${ij.map(([i, j]) => `      c${i}${j} += a${i} * b${j};`).join('\n')}
+      let a = As[kk * 16u + lid.y];
+      let b = Bs[kk * 16u + lid.x];
+${rep(4, (i) => `      acc${i} += a.${comp[i]} * b;`)}
     }
     workgroupBarrier();
   }
-${rep(4, (j) => `  let nn${j} = n0 + tx + ${16 * j}u;
-  var b${j} = 0.0;
-  if (p.hasBias != 0u && nn${j} < p.N) { b${j} = bias[nn${j}]; }`)}
+  let n = n0 + 4u * lid.x;
+  var bv = vec4<f32>(0.0);
+  if (p.hasBias != 0u) {
+${rep(4, (j) => `    if (n + ${j}u < p.N) { bv.${comp[j]} = bias[n + ${j}u]; }`)}
+  }
 ${rep(4, (i) => `  {
-    let m = m0 + ty + ${16 * i}u;
+    let m = m0 + 4u * lid.y + ${i}u;
     if (m < p.M) {
-${rep(4, (j) => `      if (nn${j} < p.N) { y[m * p.N + nn${j}] = c${i}${j} + b${j}; }`)}
+      let v = acc${i} + bv;
+${rep(4, (j) => `      if (n + ${j}u < p.N) { y[m * p.N + n + ${j}u] = v.${comp[j]}; }`)}
     }
   }`)}
 }
