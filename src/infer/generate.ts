@@ -21,7 +21,10 @@ interface Step {
   B: number;
 }
 
-/** The generation loop: yields the ids to run, receives their logits [B, S, V]; returns prompt + generated tokens. */
+/**
+ * The generation loop: yields the ids to run, receives their logits [B, S', V] — every position (S' = S) or only each
+ * sequence's last one (S' = 1); returns prompt + generated tokens.
+ */
 function* generationSteps(prompts: readonly (readonly number[])[], V: number, opts: GenerateOptions): Generator<Step, number[][], Float32Array> {
   const B = prompts.length;
   const P = prompts[0]?.length ?? 0;
@@ -32,8 +35,8 @@ function* generationSteps(prompts: readonly (readonly number[])[], V: number, op
   const out = prompts.map((p) => [...p]);
   const done = new Array<boolean>(B).fill(false);
   let logits = yield { ids: prompts.flat(), B };
-  let S = P;
   for (let step = 0; step < opts.maxNewTokens; step++) {
+    const S = logits.length / (B * V);
     const next: number[] = [];
     for (let b = 0; b < B; b++) {
       const tok = sampler.next(logits, (b * S + S - 1) * V, V);
@@ -46,7 +49,6 @@ function* generationSteps(prompts: readonly (readonly number[])[], V: number, op
     }
     if (done.every(Boolean) || step === opts.maxNewTokens - 1) break;
     logits = yield { ids: next, B };
-    S = 1;
   }
   return out;
 }
@@ -64,7 +66,8 @@ export function generate(model: CausalLM, prompts: readonly (readonly number[])[
 export interface AsyncStepModel<C> {
   readonly spec: { readonly vocabSize: number };
   newCache(batch: number): C;
-  forward(ids: ArrayLike<number>, B: number, cache: C): Promise<{ logits: Float32Array }>;
+  /** With `lastOnly`, logits of each sequence's last position only ([B, 1, V]: less to compute and read back). */
+  forward(ids: ArrayLike<number>, B: number, cache: C, opts: { lastOnly: boolean }): Promise<{ logits: Float32Array }>;
 }
 
 /** `generate` for a device model; the cache is released afterwards when it has a release(). */
@@ -73,7 +76,7 @@ export async function generateAsync<C>(model: AsyncStepModel<C>, prompts: readon
   try {
     const steps = generationSteps(prompts, model.spec.vocabSize, opts);
     let r = steps.next();
-    while (!r.done) r = steps.next((await model.forward(r.value.ids, r.value.B, cache)).logits);
+    while (!r.done) r = steps.next((await model.forward(r.value.ids, r.value.B, cache, { lastOnly: true })).logits);
     return r.value;
   } finally {
     (cache as { release?: () => void }).release?.();

@@ -64,6 +64,8 @@ export interface DeviceLoadOptions {
 export interface DeviceForwardOptions {
   /** Read back each MoE layer's chosen experts [T, k] (undefined for dense layers). */
   captureExperts?: boolean;
+  /** Compute and read back only each sequence's last-position logits ([B, 1, V]) — what sampling needs. */
+  lastOnly?: boolean;
 }
 
 export interface DeviceForwardResult {
@@ -232,13 +234,25 @@ export class DeviceCausalLM<H, W, X> {
       }
       o.flush();
     }
-    const hn = this.norm(this.finalNorm, h, T, D);
-    o.release(h);
-    const logitsH = o.linear(hn, T, D, this.lmHead, this.lmHeadBias);
+    let last = h;
+    let rows = T;
+    if (opts.lastOnly && S > 1) {
+      rows = B;
+      last = o.empty([B, D]);
+      for (let b = 0; b < B; b++) {
+        const r = o.sliceRows(h, D, b * S + S - 1, 1);
+        o.writeRows(last, D, b, r, 1);
+        o.release(r);
+      }
+      o.release(h);
+    }
+    const hn = this.norm(this.finalNorm, last, rows, D);
+    o.release(last);
+    const logitsH = o.linear(hn, rows, D, this.lmHead, this.lmHeadBias);
     o.release(hn);
-    if (this.spec.logitsScaling !== 1) o.scale(logitsH, T * V, 1 / this.spec.logitsScaling);
+    if (this.spec.logitsScaling !== 1) o.scale(logitsH, rows * V, 1 / this.spec.logitsScaling);
     for (const c of cosSin.values()) o.release(c);
-    const logits = await o.read(logitsH, T * V);
+    const logits = await o.read(logitsH, rows * V);
     o.release(logitsH);
     let experts: (Int32Array | undefined)[] | undefined;
     if (opts.captureExperts) {
