@@ -22,6 +22,7 @@
  * (random weights give near-tied logits, so an early divergence is possible and not an error).
  *
  *   npm run bench:gpu-decode         (after npx tsc -p .; writes bench/results/gpu-decode.json)
+ *   node dist/bench/gpu-decode.js --layers 2 --runs 5 --out FILE   (another layer count / run count / results path)
  *   node dist/bench/gpu-decode.js --quick        (tiny model; writes no results file)
  */
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -271,9 +272,8 @@ async function main(): Promise<void> {
     prefillSpeedup: gpu ? cpu.prefillMsMedian / gpu.prefillMsMedian : undefined,
     totalSeconds: wall,
   };
-  const rdir = join(ROOT, 'bench', 'results');
-  mkdirSync(rdir, { recursive: true });
-  const file = join(rdir, 'gpu-decode.json');
+  const file = arg('--out') ?? join(ROOT, 'bench', 'results', 'gpu-decode.json');
+  mkdirSync(dirname(file), { recursive: true });
   writeFileSync(`${file}.tmp`, JSON.stringify(json, null, 2) + '\n');
   renameSync(`${file}.tmp`, file);
   console.log(`wrote ${file}`);

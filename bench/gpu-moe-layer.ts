@@ -38,6 +38,7 @@
  *   node dist/bench/gpu-moe-layer.js --shapes mixtral-8x7b --dtypes bf16 --tokens 1,8
  *                                      (a subset: its rows replace the same rows of the results file)
  *   node dist/bench/gpu-moe-layer.js --baseline PATH   (baseline file elsewhere)
+ *   node dist/bench/gpu-moe-layer.js --out FILE        (results elsewhere, e.g. under $OUT on the device machine)
  *   node dist/bench/gpu-moe-layer.js --quick           (tiny shapes, T = 1, 8, 64; ~1 min on lavapipe; no results file)
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -479,9 +480,9 @@ async function main(): Promise<void> {
     String(r.expertsTouchedMedian) + (r.baselineExpertsTouched !== undefined && r.baselineExpertsTouched !== r.expertsTouchedMedian ? ` (${r.baselineExpertsTouched})` : ''),
     fmtSig(r.weightGBps),
     r.baselineEagerMs === undefined ? '—' : fmtMs(r.baselineEagerMs),
-    fmt(r.ratioVsEager, 3),
+    fmtSig(r.ratioVsEager),
     r.baselineGroupedMs === undefined ? '—' : fmtMs(r.baselineGroupedMs),
-    fmt(r.ratioVsGrouped, 3),
+    fmtSig(r.ratioVsGrouped),
     r.baselineOtherDevice ? '*' : '',
   ]);
   out.push(...table(header, rows, 2));
@@ -538,9 +539,8 @@ async function main(): Promise<void> {
     console.log('quick run: results file not written');
     return;
   }
-  const dir = join(ROOT, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'gpu-moe-layer.json');
+  const file = arg('--out') ?? join(ROOT, 'bench', 'results', 'gpu-moe-layer.json');
+  mkdirSync(dirname(file), { recursive: true });
   if (restricted && existsSync(file)) {
     // A subset run replaces its own rows in the existing results and keeps the others (each row carries its adapter
     // and the copy bandwidth of its run).

@@ -52,6 +52,7 @@ function cpuRouter(spec: GpuRouterSpec, E: number, k: number, bias?: Float32Arra
 }
 
 let checkedGates = 0;
+let worstGate = 0;
 
 async function check(spec: GpuRouterSpec, T: number, E: number, k: number, logits: Float32Array, bias?: Float32Array): Promise<void> {
   const ref = cpuRouter(spec, E, k, bias).route(logits, T);
@@ -72,6 +73,7 @@ async function check(spec: GpuRouterSpec, T: number, E: number, k: number, logit
       const c = ref.gates[s]!;
       const g = gg[s]!;
       if (!(Math.abs(g - c) <= 1e-6 * Math.abs(c))) assert.fail(`${what}: token ${t} slot ${j}: gate ${g} vs cpu ${c} (rel ${Math.abs(g - c) / Math.abs(c)})`);
+      if (c !== 0) worstGate = Math.max(worstGate, Math.abs(g - c) / Math.abs(c));
       checkedGates++;
     }
   }
@@ -178,4 +180,5 @@ test('argument checks', () => {
   assert.throws(() => routeGpu(ctx, lt, 4, 8, 2, { kind: 'topk-softmax' }), /fewer/);
   ctx.release(lt);
   assert.ok(checkedGates > 1000);
+  console.log(`router: ${checkedGates} gates, worst relative error ${worstGate.toExponential(2)}`);
 });

@@ -7,24 +7,31 @@
  *   down     y[order[r], d] = h[r] · down[e, d]ᵀ + db[e, d]   (written at the slot's original position)
  *
  * with act the gated activation of src/backend/cpu/activations.ts: silu(g)·u, gelu(g)·u (the same Numerical Recipes
- * erf as the CPU) or GPT-OSS's clamped (u + 1)·g·σ(α·g).
+ * erf as the CPU) or GPT-OSS's (u' + 1)·g'·σ(α·g') with g' = min(g, limit), u' = clamp(u, ±limit).
  *
- * Tiling: a workgroup of 16×16 threads computes one BM×BN = 32×64 output tile (gate/up: two of them, sharing the x
- * tile). K advances in steps of BK = 16; each step stages the gathered A tile [32][16] and the weight tile(s)
- * [64][16] in workgroup memory (rows padded to 17 floats against bank conflicts; ≤ 11 KiB in all), zero-filling
- * outside the tile's rows, the K range and the N range. Thread (tx, ty) owns rows ty, ty + 16 and columns
- * tx + 16j (j < 4), accumulating in f32. Weights of any storage dtype are read through `w_at` (wgsl.ts).
+ * Tiling: a workgroup of 16×16 threads computes one BM×BN = 32×64 output tile (gate/up: two of them, sharing the
+ * gathered x tile). The depth K advances in steps of BK = 16. Each step stages the A tile [32][16] row-major (rows
+ * padded to 17 floats against bank conflicts) and each weight tile k-major as [16][64 / 4] vec4 of columns, loaded
+ * with consecutive threads along k (contiguous weight reads), zero-filled outside the tile's rows, [0, K) and
+ * [0, N) — ≤ 10.2 KiB of workgroup memory. Thread (tx, ty) owns rows ty, ty + 16 and the 4 adjacent columns
+ * 4tx .. 4tx + 3: per depth step 2 scalar A reads, one vec4 weight read per tile and 2 vec4 FMAs per tile, f32
+ * accumulation. Weights of any storage dtype are read through `w_at` (wgsl.ts).
  *
- * Grid: one workgroup per (tile, BN column block), tiles × ⌈N / BN⌉ in all for the tile upper bound of the
- * permutation, folded into a 2-D grid; a workgroup whose tile index is past the actual tile count (perm[0], read
- * into workgroup memory and made uniform with workgroupUniformLoad) returns at once. Tiles of decode batches are
- * mostly empty rows: correct, not yet fast.
+ * The activation kind and the presence of each bias are uniform parameters, not code variants (an absent bias is a
+ * 16-byte dummy binding, never read): one pipeline per weight dtype. The depth loop is unrolled 4× by hand and the
+ * epilogue is one loop over the thread's 8 outputs, both bounded by uniforms (p.bk = 16, p.nOut = 8): with constant
+ * bounds lavapipe's LLVM unrolls everything, inlining the activation 8 times and multiplying the compile time.
+ *
+ * Grid: one workgroup per (tile, BN column block), tiles × ⌈N / BN⌉ for the permutation's tile upper bound, folded
+ * into a 2-D grid; a workgroup whose tile index is past the actual tile count (perm[0], read by one thread and made
+ * uniform with workgroupUniformLoad) returns at once. Decode batches leave most tile rows empty: correct, not yet
+ * fast.
  *
  * Limits: indices are u32; every weight and h / y must fit one storage binding (moe.ts checks and chunks tokens).
  */
 import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
-import type { GpuWeight } from '../weights.js';
+import type { GpuWeight, GpuWeightDType } from '../weights.js';
 import { cdiv, weightBinding, weightReader } from '../wgsl.js';
 import { grid2d, type MoePermutation } from './moe-permute.js';
 
@@ -34,6 +41,7 @@ const BN = 64;
 const BK = 16;
 const SK = BK + 1;
 const UNROLL = 4;
+const OUTS = 8;
 
 export interface GatedActivationSpec {
   kind: 'silu' | 'gelu' | 'gpt_oss';
@@ -43,7 +51,9 @@ export interface GatedActivationSpec {
   limit?: number;
 }
 
-const ACT_COMMON = `
+const ACT_CODE: Record<GatedActivationSpec['kind'], number> = { silu: 0, gelu: 1, gpt_oss: 2 };
+
+const ACT_WGSL = `
 fn sigm(v: f32) -> f32 {
   if (v >= 0.0) { return 1.0 / (1.0 + exp(-v)); }
   let e = exp(v);
@@ -56,43 +66,35 @@ fn erf_nr(x: f32) -> f32 {
   let r = t * exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
     t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
   return select(r - 1.0, 1.0 - r, x >= 0.0);
-}`;
-
-function actWgsl(kind: GatedActivationSpec['kind']): string {
-  const body = kind === 'silu'
-    ? 'return g * sigm(g) * u;'
-    : kind === 'gelu'
-      ? 'return 0.5 * g * (1.0 + erf_nr(g * 0.70710678118654752)) * u;'
-      : `let gc = min(g, p.limit);
-  let uc = clamp(u, -p.limit, p.limit);
-  return (uc + 1.0) * (gc * sigm(gc * p.alpha));`;
-  return `${ACT_COMMON}
-fn act(g: f32, u: f32) -> f32 {
-  ${body}
-}`;
 }
+// act: 0 = silu(g)·u, 1 = gelu(g)·u, 2 = GPT-OSS clamped (u + 1)·g·σ(α g).
+fn act(g: f32, u: f32) -> f32 {
+  if (p.act == 0u) { return g * sigm(g) * u; }
+  if (p.act == 1u) { return 0.5 * g * (1.0 + erf_nr(g * 0.70710678118654752)) * u; }
+  let gc = min(g, p.limit);
+  let uc = clamp(u, -p.limit, p.limit);
+  return (uc + 1.0) * (gc * sigm(gc * p.alpha));
+}`;
 
 /**
  * The shared kernel: tile lookup (made uniform), the K loop staging the A tile (`loadA` sets v for row r, depth kk)
- * and the weight tiles (`loadW` sets the named tiles' values for output column col, depth kk, weight index wi), the
- * f32 FMAs into vec4 accumulators acc_<tile>0 / acc_<tile>1 (rows ty, ty + 16; columns 4tx .. 4tx + 3), then
- * `epilogue` per row r and column col with the accumulated value(s) in val_<tile>.
+ * and the weight tiles (`loadW` sets w_<tile> for output column col, depth kk, weight index wi), the FMAs into vec4
+ * accumulators acc_<tile>0 / acc_<tile>1, then `epilogue` for row r, column col with the sums in val_<tile>.
  */
 function gemmCode(o: {
   decls: string; wtiles: string[]; K: string; N: string; rowsPrologue: string; loadA: string; loadW: string; epilogue: string;
 }): string {
-  const tiles = o.wtiles.map((w) => `var<workgroup> ${w}s: array<vec4<f32>, ${BK * (BN / 4)}>;`).join('\n');
+  const C4 = BN / 4;
+  const tiles = o.wtiles.map((w) => `var<workgroup> ${w}s: array<vec4<f32>, ${BK * C4}>;`).join('\n');
   const accs = o.wtiles.map((w) => `  var acc_${w}0 = vec4<f32>(0.0);\n  var acc_${w}1 = vec4<f32>(0.0);`).join('\n');
   const wvals = o.wtiles.map((w) => `      var w_${w} = 0.0;`).join('\n');
-  const wstores = o.wtiles.map((w) => `      ${w}s[kk * ${BN / 4}u + c / 4u][c % 4u] = w_${w};`).join('\n');
-  // The depth loop is unrolled by hand UNROLL times and runs to the uniform p.bk (= BK): a constant bound lets
-  // lavapipe's LLVM unroll all of it, which multiplies its compile time for nothing.
+  const wstores = o.wtiles.map((w) => `      ${w}s[kk * ${C4}u + c / 4u][c % 4u] = w_${w};`).join('\n');
   const fmas = Array.from({ length: UNROLL }, (_, u) => `      let a0_${u} = xs[ty * SK + kk + ${u}u];
       let a1_${u} = xs[(ty + 16u) * SK + kk + ${u}u];
-${o.wtiles.map((w) => `      let b_${w}_${u} = ${w}s[(kk + ${u}u) * ${BN / 4}u + tx];
+${o.wtiles.map((w) => `      let b_${w}_${u} = ${w}s[(kk + ${u}u) * ${C4}u + tx];
       acc_${w}0 += a0_${u} * b_${w}_${u};
       acc_${w}1 += a1_${u} * b_${w}_${u};`).join('\n')}`).join('\n');
-  const vals = o.wtiles.map((w) => `          let val_${w} = select(acc_${w}0[c], acc_${w}1[c], i == 1u);`).join('\n');
+  const vals = o.wtiles.map((w) => `        let val_${w} = select(acc_${w}0, acc_${w}1, i == 1u)[c];`).join('\n');
   return `${o.decls}
 const BM = ${MOE_TILE_M}u;
 const BN = ${BN}u;
@@ -141,7 +143,7 @@ ${accs}
       if (r < rows && k0 + kk < K) { ${o.loadA} }
       xs[r * SK + kk] = v;
     }
-    // Weight tiles, stored k-major [BK][BN] as vec4 of columns: 1024 values each, 4 per thread, read along k.
+    // Weight tiles, k-major [BK][BN / 4] vec4: 1024 values each, 4 per thread, consecutive threads along k.
     for (var q = 0u; q < 4u; q++) {
       let idx = li + 256u * q;
       let c = idx / BK;
@@ -160,38 +162,35 @@ ${fmas}
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 2u; i++) {
+  for (var m = 0u; m < p.nOut; m++) {
+    let i = m / 4u;
+    let c = m % 4u;
     let r = ty + 16u * i;
-    if (r < rows) {
-      for (var c = 0u; c < 4u; c++) {
-        let col = n0 + 4u * tx + c;
-        if (col < N) {
+    let col = n0 + 4u * tx + c;
+    if (r < rows && col < N) {
 ${vals}
 ${o.epilogue}
-        }
-      }
     }
   }
 }`;
 }
 
-function gateUpCode(set: { gate: GpuWeight; up: GpuWeight; gateBias?: GpuWeight; upBias?: GpuWeight }, kind: GatedActivationSpec['kind']): string {
-  let b = 5;
-  const gb = set.gateBias ? b++ : 0;
-  const ub = set.upBias ? b++ : 0;
-  const hb = b;
-  const decls = `struct P { D: u32, F: u32, k: u32, slotBase: u32, tilesBase: u32, orderBase: u32, nNb: u32, total: u32, gx: u32, bk: u32, alpha: f32, limit: f32 }
+function gateUpCode(gdt: GpuWeightDType, udt: GpuWeightDType): string {
+  const decls = `struct P {
+  D: u32, F: u32, k: u32, slotBase: u32, tilesBase: u32, orderBase: u32, nNb: u32, total: u32, gx: u32, bk: u32, nOut: u32,
+  act: u32, hasGb: u32, hasUb: u32, alpha: f32, limit: f32,
+}
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> perm: array<u32>;
-${weightBinding(3, 'wg', set.gate.dtype)}
-${weightBinding(4, 'wu', set.up.dtype)}
-${gb ? `@group(0) @binding(${gb}) var<storage, read> gb: array<f32>;` : ''}
-${ub ? `@group(0) @binding(${ub}) var<storage, read> ub: array<f32>;` : ''}
-@group(0) @binding(${hb}) var<storage, read_write> h: array<f32>;
-${weightReader('wg', set.gate.dtype)}
-${weightReader('wu', set.up.dtype)}
-${actWgsl(kind)}`;
+${weightBinding(3, 'wg', gdt)}
+${weightBinding(4, 'wu', udt)}
+@group(0) @binding(5) var<storage, read> gb: array<f32>;
+@group(0) @binding(6) var<storage, read> ub: array<f32>;
+@group(0) @binding(7) var<storage, read_write> h: array<f32>;
+${weightReader('wg', gdt)}
+${weightReader('wu', udt)}
+${ACT_WGSL}`;
   return gemmCode({
     decls,
     wtiles: ['g', 'u'],
@@ -201,25 +200,23 @@ ${actWgsl(kind)}`;
     loadA: 'v = x[rowIdx[r] * K + k0 + kk];',
     loadW: `        w_g = wg_at(wi);
         w_u = wu_at(wi);`,
-    epilogue: `          var g = val_g;
-          var u = val_u;
-${gb ? '          g += gb[e * N + col];' : ''}
-${ub ? '          u += ub[e * N + col];' : ''}
-          h[(r0 + r) * N + col] = act(g, u);`,
+    epilogue: `      var g = val_g;
+      var u = val_u;
+      if (p.hasGb != 0u) { g += gb[e * N + col]; }
+      if (p.hasUb != 0u) { u += ub[e * N + col]; }
+      h[(r0 + r) * N + col] = act(g, u);`,
   });
 }
 
-function downCode(set: { down: GpuWeight; downBias?: GpuWeight }): string {
-  const db = set.downBias ? 4 : 0;
-  const yb = set.downBias ? 5 : 4;
-  const decls = `struct P { D: u32, F: u32, tilesBase: u32, orderBase: u32, nNb: u32, total: u32, gx: u32, bk: u32 }
+function downCode(ddt: GpuWeightDType): string {
+  const decls = `struct P { D: u32, F: u32, tilesBase: u32, orderBase: u32, nNb: u32, total: u32, gx: u32, bk: u32, nOut: u32, hasDb: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> h: array<f32>;
 @group(0) @binding(2) var<storage, read> perm: array<u32>;
-${weightBinding(3, 'wd', set.down.dtype)}
-${db ? `@group(0) @binding(${db}) var<storage, read> db: array<f32>;` : ''}
-@group(0) @binding(${yb}) var<storage, read_write> y: array<f32>;
-${weightReader('wd', set.down.dtype)}`;
+${weightBinding(3, 'wd', ddt)}
+@group(0) @binding(4) var<storage, read> db: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+${weightReader('wd', ddt)}`;
   return gemmCode({
     decls,
     wtiles: ['d'],
@@ -227,10 +224,10 @@ ${weightReader('wd', set.down.dtype)}`;
     N: 'p.D',
     rowsPrologue: 'ri = perm[p.orderBase + r0 + li];',
     loadA: 'v = h[(r0 + r) * K + k0 + kk];',
-    loadW: `        w_d = wd_at(wi);`,
-    epilogue: `          var v = val_d;
-${db ? '          v += db[e * N + col];' : ''}
-          y[rowIdx[r] * N + col] = v;`,
+    loadW: '        w_d = wd_at(wi);',
+    epilogue: `      var v = val_d;
+      if (p.hasDb != 0u) { v += db[e * N + col]; }
+      y[rowIdx[r] * N + col] = v;`,
   });
 }
 
@@ -258,12 +255,13 @@ export function groupedGateUpGpu(
   const total = pm.maxTiles * nNb;
   const [gx, gy] = grid2d(total);
   const params = new Params().u32(set.D).u32(set.F).u32(k).u32(pm.slotBase).u32(pm.tilesBase).u32(pm.orderBase)
-    .u32(nNb).u32(total).u32(gx).u32(BK).f32(act.alpha ?? 1.702).f32(act.limit ?? 7.0);
-  const bindings = [x, pm.perm, set.gate.buffer, set.up.buffer];
-  if (set.gateBias) bindings.push(set.gateBias.buffer);
-  if (set.upBias) bindings.push(set.upBias.buffer);
-  bindings.push(h);
-  ctx.run(gateUpCode(set, act.kind), params, bindings, [gx, gy]);
+    .u32(nNb).u32(total).u32(gx).u32(BK).u32(OUTS)
+    .u32(ACT_CODE[act.kind]).u32(set.gateBias ? 1 : 0).u32(set.upBias ? 1 : 0).f32(act.alpha ?? 1.702).f32(act.limit ?? 7.0);
+  const dummy = set.gateBias && set.upBias ? undefined : ctx.tensor([4]);
+  const gb = set.gateBias?.buffer ?? dummy!;
+  const ub = set.upBias?.buffer ?? dummy!;
+  ctx.run(gateUpCode(set.gate.dtype, set.up.dtype), params, [x, pm.perm, set.gate.buffer, set.up.buffer, gb, ub, h], [gx, gy]);
+  ctx.release(dummy);
 }
 
 /** y[slot, D] = h[sorted row] · down[e]ᵀ + db[e] at each routed slot's local index (slot − slotBase). */
@@ -272,9 +270,9 @@ export function groupedDownGpu(ctx: GpuContext, h: GpuTensor, pm: MoePermutation
   const nNb = cdiv(set.D, BN);
   const total = pm.maxTiles * nNb;
   const [gx, gy] = grid2d(total);
-  const params = new Params().u32(set.D).u32(set.F).u32(pm.tilesBase).u32(pm.orderBase).u32(nNb).u32(total).u32(gx).u32(BK);
-  const bindings = [h, pm.perm, set.down.buffer];
-  if (set.downBias) bindings.push(set.downBias.buffer);
-  bindings.push(y);
-  ctx.run(downCode(set), params, bindings, [gx, gy]);
+  const params = new Params().u32(set.D).u32(set.F).u32(pm.tilesBase).u32(pm.orderBase).u32(nNb).u32(total).u32(gx)
+    .u32(BK).u32(OUTS).u32(set.downBias ? 1 : 0);
+  const dummy = set.downBias ? undefined : ctx.tensor([4]);
+  ctx.run(downCode(set.down.dtype), params, [h, pm.perm, set.down.buffer, set.downBias?.buffer ?? dummy!, y], [gx, gy]);
+  ctx.release(dummy);
 }

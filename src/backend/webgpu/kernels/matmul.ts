@@ -8,16 +8,18 @@
  *   row w[n, :] reading it contiguously, one pair of elements per read (`w_at2`: one u32 word for f16/bf16), and
  *   multiply each pair into all M rows of x. The kernel is generated for M rounded up to 1, 2, 4 or 8 rows (the row
  *   loop unrolled in the WGSL text into scalar accumulators; rows ≥ M are skipped by uniform branches), so at most
- *   four pipelines per weight dtype. The 64 partial sums per (row, column) are combined by a workgroup-memory tree
- *   reduction (256·8 floats = 8 KiB at most; no subgroup operations needed). A pair must start on a u32 word: with
- *   an odd K, odd rows start mid-word, so a row is split at run time into an optional leading single, whole pairs,
- *   and an optional trailing single. Grid: ceil(N / 4) workgroups, folded into a 2-D grid past 65535.
+ *   four pipelines per weight dtype. The 64 partial sums per (row, column) are combined in workgroup memory
+ *   (≤ 64·33 floats, padded so that neither the writes nor the reads conflict on banks; no subgroup operations):
+ *   8·S threads (S = 4·rows slots ≤ 32) add 8 partials each, then S threads add those 8 and store with the bias:
+ *   two barriers, where a 64-way tree needs six (and took seconds to JIT on lavapipe for 8 rows). A pair must start
+ *   on a u32 word: with an odd K, odd rows start mid-word, so a row is split at run time into an optional leading
+ *   single, whole pairs, and an optional trailing single. Grid: ceil(N / 4) workgroups, folded into a 2-D grid past 65535.
  *
- * GEMM (larger M): 64×64 output tile per workgroup of 16×16 threads, 4×4 outputs per thread taken with stride 16
- *   (thread (tx, ty) owns rows ty + 16i and columns tx + 16j, so the workgroup-memory reads are conflict-free and the
- *   final stores contiguous across tx). K advances in steps of 16: each thread loads 4 consecutive k of one x row and
- *   of one w row into the k-major tiles As[16][64], Bs[16][64] (8 KiB), zero-filling outside [0, M)×[0, K) and
- *   [0, N)×[0, K); then 16 rank-1 updates of its 4×4 accumulators. Grid: (ceil(N/64), ceil(M/64)).
+ * GEMM (larger M): 64×64 output tile per workgroup of 16×16 threads; thread (tx, ty) owns the 4×4 block of rows
+ *   4ty .. 4ty+3 and columns 4tx .. 4tx+3. K advances in steps of 16: each thread loads 4 consecutive k of one x row
+ *   and of one w row into k-major tiles of 4-vectors (As[k][q] = x rows 4q .. 4q+3 at column k; Bs likewise for w
+ *   rows; 8 KiB), zero-filling outside [0, M)×[0, K) and [0, N)×[0, K); then 16 rank-1 updates, each two vec4
+ *   workgroup loads and four vec4 FMAs. Grid: (ceil(N/64), ceil(M/64)).
  *
  * Limits: every binding (x, w, y) must fit the device's max storage binding size (128 MiB on lavapipe; a larger
  *   weight, e.g. a big vocabulary head, must be split into row blocks by the caller — this throws); indices are u32;
@@ -55,7 +57,10 @@ ${weightBinding(2, 'w', dtype)}
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 ${weightReader('w', dtype)}
-var<workgroup> red: array<f32, ${WG * MR}>;
+const S = ${MR * GEMV_COLS}u;
+const PAD = ${MR * GEMV_COLS + 1}u;
+var<workgroup> red: array<f32, ${GEMV_TPC * (MR * GEMV_COLS + 1)}>;
+var<workgroup> red2: array<f32, ${8 * (MR * GEMV_COLS + 1)}>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -84,18 +89,27 @@ ${rep(MR, (m) => `      ${guard(m, `let x${m} = ${m}u * K + k; acc${m} += x[x${m
 ${rep(MR, (m) => `      ${guard(m, `acc${m} += x[${m}u * K + ks] * w0;`)}`)}
     }
   }
-${rep(MR, (m) => `  red[${m * WG}u + li] = acc${m};`)}
+  // Reduction: partial (row m, column col) of thread t sits at red[t·PAD + m·NC + col] (PAD = slots + 1 keeps
+  // both access patterns free of bank conflicts); 8·S threads sum 8 partials each, then S threads sum those 8.
+${rep(MR, (m) => `  red[t * PAD + ${m * GEMV_COLS}u + col] = acc${m};`)}
   workgroupBarrier();
-  for (var s = TPC / 2u; s > 0u; s = s >> 1u) {
-    if (t < s) {
-${rep(MR, (m) => `      red[${m * WG}u + li] += red[${m * WG}u + li + s];`)}
-    }
-    workgroupBarrier();
+  if (li < 8u * S) {
+    let slot = li % S;
+    let c = li / S;
+    var v = 0.0;
+    for (var q = 0u; q < 8u; q++) { v += red[(c * 8u + q) * PAD + slot]; }
+    red2[c * PAD + slot] = v;
   }
-  if (t == 0u && n < p.N) {
-    var b = 0.0;
-    if (p.hasBias != 0u) { b = bias[n]; }
-${rep(MR, (m) => `    ${guard(m, `y[${m}u * p.N + n] = red[${m * WG}u + li] + b;`)}`)}
+  workgroupBarrier();
+  if (li < S) {
+    var v = 0.0;
+    for (var c = 0u; c < 8u; c++) { v += red2[c * PAD + li]; }
+    let m = li / NC;
+    let nn = (wid.y * nwg.x + wid.x) * NC + li % NC;
+    if (m < p.M && nn < p.N) {
+      if (p.hasBias != 0u) { v += bias[nn]; }
+      y[m * p.N + nn] = v;
+    }
   }
 }
 `;

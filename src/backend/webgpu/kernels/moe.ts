@@ -88,8 +88,9 @@ export function moeExpertsGpu(
   const result = out ?? ctx.tensor([T, D]);
   if (T === 0) return result;
 
-  // Tokens per chunk: h [chunk·k, F] and y [chunk·k, D] must each fit one storage binding.
-  const chunk = Math.max(1, Math.min(T, Math.floor(ctx.maxBinding / (4 * k * Math.max(F, D)))));
+  // Tokens per chunk: h [chunk·k, F] and y [chunk·k, D] must each fit one storage binding. Half the limit, because
+  // the buffer pool rounds sizes up (by < 16 MiB above 64 MiB) and a binding is always the whole buffer.
+  const chunk = Math.max(1, Math.min(T, Math.floor(ctx.maxBinding / 2 / (4 * k * Math.max(F, D)))));
   for (let t0 = 0; t0 < T; t0 += chunk) {
     const Tc = Math.min(chunk, T - t0);
     const n = Tc * k;
