@@ -3,7 +3,7 @@
  * longrope), computed the way transformers v5's `modeling_rope_utils` does, including its float32 rounding steps
  * (a 1-ulp difference in an inverse frequency becomes a visible angle error at long positions).
  */
-import { applyRope } from '../backend/cpu/rope.js';
+import { applyRopeTable, ropeCosSinFrom } from '../backend/cpu/rope.js';
 import { bf16ToF32, f32ToBf16 } from '../tensor/dtype.js';
 import { UserError } from '../util/errors.js';
 
@@ -158,41 +158,27 @@ export function ropeTable(spec: RopeSpec, maxPositions: number): RopeTable {
   return { invFreq, attentionScale, interleaved: spec.interleaved, long };
 }
 
-/** Rotate x[T, H, headDim] in place at the given absolute positions (rotated dims start at `offset` within a head). */
-export function rope(table: RopeTable, x: Float32Array, T: number, H: number, headDim: number, positions: ArrayLike<number>, offset = 0): void {
-  let invFreq = table.invFreq;
-  let scale = table.attentionScale;
+/** The inverse frequencies and attention scale a call at these positions uses (longrope: short or long factors). */
+function factorsFor(table: RopeTable, positions: ArrayLike<number>): { invFreq: Float32Array; scale: number } {
   if (table.long) {
     let maxPos = -Infinity;
-    for (let t = 0; t < T; t++) if (positions[t]! > maxPos) maxPos = positions[t]!;
-    if (maxPos + 1 > table.long.threshold) { invFreq = table.long.invFreq; scale = table.long.attentionScale; }
+    for (let t = 0; t < positions.length; t++) if (positions[t]! > maxPos) maxPos = positions[t]!;
+    // transformers picks short or long factors per forward call from max(position_ids) + 1.
+    if (maxPos + 1 > table.long.threshold) return { invFreq: table.long.invFreq, scale: table.long.attentionScale };
   }
-  applyRope(x, T, H, headDim, positions, invFreq, scale, table.interleaved, offset);
+  return { invFreq: table.invFreq, scale: table.attentionScale };
 }
 
 /**
- * The (cos, sin) table for `positions`, shaped [T, half, 2] (T = positions.length), computed exactly as the CPU's
- * `rope(table, …)` would: the longrope `long` table is used when max(positions) + 1 exceeds its threshold.
+ * The (cos, sin) table for `positions`, shaped [T, half, 2] (T = positions.length): what `rope` rotates with, and
+ * what device backends upload.
  */
 export function ropeCosSin(table: RopeTable, positions: ArrayLike<number>): Float32Array {
-  const T = positions.length;
-  let invFreq = table.invFreq;
-  let scale = table.attentionScale;
-  if (table.long) {
-    let maxPos = -Infinity;
-    for (let t = 0; t < T; t++) if (positions[t]! > maxPos) maxPos = positions[t]!;
-    if (maxPos + 1 > table.long.threshold) { invFreq = table.long.invFreq; scale = table.long.attentionScale; }
-  }
-  const half = invFreq.length;
-  const out = new Float32Array(T * half * 2);
-  for (let t = 0; t < T; t++) {
-    const pos = positions[t]!;
-    for (let i = 0; i < half; i++) {
-      const ang = Math.fround(pos * invFreq[i]!);
-      const o = (t * half + i) * 2;
-      out[o] = Math.cos(ang) * scale; // the Float32Array store is the CPU's Math.fround
-      out[o + 1] = Math.sin(ang) * scale;
-    }
-  }
-  return out;
+  const f = factorsFor(table, positions);
+  return ropeCosSinFrom(f.invFreq, f.scale, positions);
+}
+
+/** Rotate x[T, H, headDim] in place at the given absolute positions (rotated dims start at `offset` within a head). */
+export function rope(table: RopeTable, x: Float32Array, T: number, H: number, headDim: number, positions: ArrayLike<number>, offset = 0): void {
+  applyRopeTable(x, T, H, headDim, ropeCosSin(table, positions), table.invFreq.length, table.interleaved, offset);
 }

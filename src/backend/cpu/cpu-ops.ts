@@ -11,6 +11,7 @@ import type { ActivationSpec, DeviceKVCache, DeviceOps, DeviceRouterSpec, Expert
 import { linear } from './linear.js';
 import { rmsNorm, layerNorm } from './norm.js';
 import { attention } from './attention.js';
+import { applyRopeTable } from './rope.js';
 import { gatedActivation, sigmoid } from './activations.js';
 import { KVCache } from '../../infer/kv-cache.js';
 import { makeRouterWithBias } from '../../moe/routers/index.js';
@@ -97,21 +98,7 @@ export class CpuOps implements DeviceOps<H, Weight, CpuExpertSet> {
     }
   }
   rope(x: H, T: number, heads: number, headDim: number, cosSin: H, half: number, interleaved: boolean, offset: number): void {
-    for (let t = 0; t < T; t++) {
-      for (let i = 0; i < half; i++) {
-        const c = cosSin[(t * half + i) * 2]!;
-        const s = cosSin[(t * half + i) * 2 + 1]!;
-        for (let h = 0; h < heads; h++) {
-          const base = (t * heads + h) * headDim + offset;
-          const a = interleaved ? base + 2 * i : base + i;
-          const b = interleaved ? a + 1 : a + half;
-          const x1 = x[a]!;
-          const x2 = x[b]!;
-          x[a] = x1 * c - x2 * s;
-          x[b] = x2 * c + x1 * s;
-        }
-      }
-    }
+    applyRopeTable(x, T, heads, headDim, cosSin, half, interleaved, offset);
   }
   attention(q: H, Tq: number, H: number, dq: number, k: H, v: H, Tk: number, KVH: number, dv: number, start: number,
     opts: { scale: number; window?: number | null; sinks?: Weight }): H {
