@@ -31,6 +31,7 @@ import { dispatch } from '../src/moe/dispatch.js';
 import { runExperts, type ExpertWeights } from '../src/moe/experts.js';
 import type { Weight } from '../src/tensor/weight.js';
 import { progress } from '../src/cli/progress.js';
+import { median, randomInput } from './stats.js';
 
 interface Shape {
   name: string;
@@ -72,18 +73,6 @@ function randomBf16Weight(name: string, rows: number, cols: number, seed: number
   return { name, dtype: 'bf16', shape: [rows, cols], data };
 }
 
-function randomInput(n: number, seed: number): Float32Array {
-  const x = new Float32Array(n);
-  let s = (seed * 747796405 + 1) >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    x[i] = (s >>> 8) / 8388608 - 1; // uniform [-1, 1)
-  }
-  return x;
-}
-
 interface Layer {
   shape: Shape;
   router: Weight;
@@ -120,12 +109,6 @@ function forward(l: Layer, router: SoftmaxTopKRouter, x: Float32Array, T: number
   for (let e = 0; e < routing.E; e++) if (d.counts[e]! > 0) touched++;
   return touched;
 }
-
-const median = (a: number[]): number => {
-  const s = [...a].sort((p, q) => p - q);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /**
  * Copy bandwidth: TypedArray.set of 256 MiB from one buffer into another (both touched first), split into equal

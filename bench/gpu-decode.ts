@@ -40,6 +40,7 @@ import { initCpuBackend } from '../src/backend/cpu/init.js';
 import { shutdownWasmBackend, wasmBackendInfo } from '../src/backend/cpu/wasm/index.js';
 import { makeRng } from '../src/infer/sampling.js';
 import { progress } from '../src/cli/progress.js';
+import { median } from './stats.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -71,12 +72,6 @@ function sizes(s: RandomModelShape): { total: number; activePerToken: number } {
   const active = attn + s.experts * D + s.topK * expert;
   return { total: s.layers * layer + 2 * s.vocab * D + D, activePerToken: s.layers * active + s.vocab * D };
 }
-
-const median = (a: readonly number[]): number => {
-  const s = [...a].sort((p, q) => p - q);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 interface RunTiming {
   prefillMs: number;

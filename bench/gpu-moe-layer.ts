@@ -50,6 +50,7 @@ import { linear } from '../src/backend/webgpu/kernels/matmul.js';
 import { routeGpu, type GpuRouterSpec } from '../src/backend/webgpu/kernels/router.js';
 import { moeExpertsGpu, type GpuExpertSet } from '../src/backend/webgpu/kernels/moe.js';
 import { progress } from '../src/cli/progress.js';
+import { median, randomInput } from './stats.js';
 
 interface Shape {
   name: string;
@@ -144,24 +145,6 @@ function randomGpuWeight(ctx: GpuContext, name: string, dtype: Dtype, shape: rea
   }
   return { buffer, dtype, shape, name };
 }
-
-function randomInput(n: number, seed: number): Float32Array {
-  const x = new Float32Array(n);
-  let s = (seed * 747796405 + 1) >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    x[i] = (s >>> 8) / 8388608 - 1; // uniform [-1, 1)
-  }
-  return x;
-}
-
-const median = (a: readonly number[]): number => {
-  const s = [...a].sort((p, q) => p - q);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 /**
  * Time `rep` (which records one repetition): two synced repetitions (compilation), one untimed warm-up batch, then

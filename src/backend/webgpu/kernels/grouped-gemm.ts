@@ -51,9 +51,11 @@ export interface GatedActivationSpec {
   limit?: number;
 }
 
-const ACT_CODE: Record<GatedActivationSpec['kind'], number> = { silu: 0, gelu: 1, gpt_oss: 2 };
+/** Runtime activation selector (p.act) of ACT_WGSL; shared with grouped-gemv.ts. */
+export const ACT_CODE: Record<GatedActivationSpec['kind'], number> = { silu: 0, gelu: 1, gpt_oss: 2 };
 
-const ACT_WGSL = `
+/** WGSL `act(g, u)` (reads p.act, p.alpha, p.limit); shared with grouped-gemv.ts. */
+export const ACT_WGSL = `
 fn sigm(v: f32) -> f32 {
   if (v >= 0.0) { return 1.0 / (1.0 + exp(-v)); }
   let e = exp(v);

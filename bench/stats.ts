@@ -1,0 +1,20 @@
+/** Small helpers shared by the benchmarks: medians and seeded inputs. */
+
+export const median = (a: readonly number[]): number => {
+  const s = [...a].sort((p, q) => p - q);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** xorshift32 stream of inputs uniform in [-1, 1) (a fresh stream per seed). */
+export function randomInput(n: number, seed: number): Float32Array {
+  const x = new Float32Array(n);
+  let s = (seed * 747796405 + 1) >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    x[i] = (s >>> 8) / 8388608 - 1; // uniform [-1, 1)
+  }
+  return x;
+}
