@@ -47,7 +47,8 @@ program.command('inspect')
   .description('architecture, parameters (total / active per token), experts per layer, memory')
   .argument('<dir>', 'Hugging Face model folder (config.json + *.safetensors)')
   .option('--json', 'machine-readable output')
-  .action((dir: string, o: { json?: boolean }) => inspectCommand(dir, o));
+  .option('--f16', 'with --device webgpu|auto: size expert stacks as f16 storage')
+  .action((dir: string, o: { json?: boolean; f16?: boolean }) => inspectCommand(dir, { ...o, device: device() }));
 
 program.command('generate')
   .description('stream a continuation of a prompt (default model when no folder is given)')

@@ -43,6 +43,16 @@ describe('switchyard CLI', () => {
     assert.equal(j.activeParams, meta.params - routed * (6 / 8));
   });
 
+  it('inspect --device webgpu sizes the stacked expert projections against the adapter', () => {
+    const r = run(['inspect', '--json', '--device', 'webgpu', join(FIXTURES, 'mixtral')]);
+    assert.equal(r.code, 0, r.err);
+    const j = JSON.parse(r.out) as { device: { device: string; largestExpertProjectionBytes: number; maxBindingBytes: number; fits: boolean } };
+    assert.equal(j.device.device, 'webgpu');
+    // Mixtral fixture: 8 experts × F 96 × D 64, f32.
+    assert.equal(j.device.largestExpertProjectionBytes, 8 * 96 * 64 * 4);
+    assert.equal(j.device.fits, j.device.largestExpertProjectionBytes <= j.device.maxBindingBytes);
+  });
+
   it('generate with --prompt-ids reproduces the reference greedy tokens', () => {
     const fx = new Fixture('olmoe');
     const ids = fx.ints('input_ids').slice(0, fx.meta.gen_prompt);

@@ -9,6 +9,9 @@
  *   4.   grouped-gemm.ts  gate/up GEMM per (tile of ≤ 32 rows of one expert) × 64 columns of F, x rows gathered
  *                         while loading, activation fused → h [sorted rows, F]
  *   5.   grouped-gemm.ts  down GEMM → y [slot, D] at each slot's original index
+ * Decode: a chunk of at most MOE_GEMV_MAX_SLOTS = 64 slots (T·k) takes grouped-gemv.ts for 4-5 instead (tiles of
+ * ≤ 8 rows, K split over a workgroup's threads, (tiles × N/4) workgroups; why 64: see that file). `opts.path`
+ * forces either path ('gemv' | 'gemm'; tests); both compute the same function.
  *   6.   moe-combine.ts   out[t] = Σ_j gates[t, j] · y[t·k + j] in j order
  * Everything is deterministic (no float atomics). Expert ids outside [0, E) contribute nothing (zero-computation
  * experts); a token whose slots are all out of range gets a zero row.
@@ -27,8 +30,14 @@ import type { GpuWeight } from '../weights.js';
 import { moePermuteGpu } from './moe-permute.js';
 import { groupedDownGpu, groupedGateUpGpu, MOE_TILE_M, type GatedActivationSpec } from './grouped-gemm.js';
 import { moeCombineGpu } from './moe-combine.js';
+import { groupedDownGemvGpu, groupedGateUpGemvGpu, MOE_GEMV_MAX_SLOTS, MOE_GEMV_TILE_M } from './grouped-gemv.js';
 
 export type { GatedActivationSpec } from './grouped-gemm.js';
+
+export interface MoeExpertsOptions {
+  /** 'auto' (default): GEMV path for chunks of ≤ MOE_GEMV_MAX_SLOTS slots, tiled GEMM above; or force one. */
+  path?: 'auto' | 'gemv' | 'gemm';
+}
 
 /** One layer's routed experts, stacked. */
 export interface GpuExpertSet {
@@ -75,7 +84,7 @@ function checkSet(ctx: GpuContext, set: GpuExpertSet): void {
  */
 export function moeExpertsGpu(
   ctx: GpuContext, x: GpuTensor, T: number, experts: GpuTensor, gates: GpuTensor, k: number, set: GpuExpertSet,
-  act: GatedActivationSpec, out?: GpuTensor,
+  act: GatedActivationSpec, out?: GpuTensor, opts: MoeExpertsOptions = {},
 ): GpuTensor {
   checkSet(ctx, set);
   const { E, D, F } = set;
@@ -94,11 +103,13 @@ export function moeExpertsGpu(
   for (let t0 = 0; t0 < T; t0 += chunk) {
     const Tc = Math.min(chunk, T - t0);
     const n = Tc * k;
-    const pm = moePermuteGpu(ctx, experts, t0 * k, n, E, MOE_TILE_M);
+    const path = opts.path ?? 'auto';
+    const gemv = path === 'gemv' || (path === 'auto' && n <= MOE_GEMV_MAX_SLOTS);
+    const pm = moePermuteGpu(ctx, experts, t0 * k, n, E, gemv ? MOE_GEMV_TILE_M : MOE_TILE_M);
     const h = ctx.tensor([n, F]);
-    groupedGateUpGpu(ctx, x, pm, k, set, act, h);
+    (gemv ? groupedGateUpGemvGpu : groupedGateUpGpu)(ctx, x, pm, k, set, act, h);
     const y = ctx.tensor([n, D]);
-    groupedDownGpu(ctx, h, pm, set, y);
+    (gemv ? groupedDownGemvGpu : groupedDownGpu)(ctx, h, pm, set, y);
     ctx.release(h);
     moeCombineGpu(ctx, y, experts, gates, t0, Tc, D, k, E, result);
     ctx.release(y, pm.perm);
