@@ -3,6 +3,8 @@
  * against the CPU `runExperts` of src/moe/experts.ts (plain-TS linear: float64 dot products rounded once) on the same
  * weights, routings and activations.
  *
+ * Every moeExpertsGpu case runs twice: with the tiled-GEMM path forced (opts.path = 'gemm') and with the default
+ * choice (the GEMV path of grouped-gemv.ts for T·k ≤ 64 slots, the GEMM above).
  * Covered: E ∈ {1, 4, 16}, T ∈ {1, 3, 37}, k ∈ {1, 2, 4} (with E = 1, k > 1 repeats expert 0 — legal for the CPU
  * path, and a test of duplicate slots); experts with zero tokens; all tokens to one expert (37 rows = two tiles of
  * 32); every activation (silu, gelu, GPT-OSS with its clamps actually hit); with and without each bias; f32, f16 and
@@ -143,10 +145,15 @@ async function runCase(layer: Layer, T: number, k: number, kind: ActKind, routin
   const xt = ctx.upload(x, [T, D]);
   const et = ctx.upload(routing.experts, [T, k]);
   const gt = ctx.upload(routing.gates, [T, k]);
-  const out = moeExpertsGpu(ctx, xt, T, et, gt, k, layer.gpu, { kind, alpha: cfg.actOpts?.alpha, limit: cfg.actOpts?.limit });
-  const got = await ctx.read(out);
-  ctx.release(xt, et, gt, out);
-  compare(got, ref, what);
+  // Both expert-GEMM paths: the tiled GEMM forced, and the default choice (the GEMV path of grouped-gemv.ts for
+  // T·k ≤ 64 slots, tested further in grouped-gemv.test.ts).
+  for (const path of ['gemm', 'auto'] as const) {
+    const out = moeExpertsGpu(ctx, xt, T, et, gt, k, layer.gpu, { kind, alpha: cfg.actOpts?.alpha, limit: cfg.actOpts?.limit }, undefined, { path });
+    const got = await ctx.read(out);
+    ctx.release(out);
+    compare(got, ref, `${what} (${path})`);
+  }
+  ctx.release(xt, et, gt);
 }
 
 test('moeExpertsGpu vs runExperts: E × T × k sweep, acts, biases and dtypes rotated', async () => {

@@ -75,16 +75,20 @@ function rep(n: number, f: (i: number) => string): string {
 /** Row m of the tile exists when m < rows (row 0 always: tiles are never empty). */
 const guard = (m: number, s: string): string => (m === 0 ? s : `if (${m}u < rows) { ${s} }`);
 
+/** The statements for row m in a block (guarded as above), at the pair loops' indentation. */
+const block = (m: number, lines: string[]): string =>
+  `${m === 0 ? '{' : `if (${m}u < rows) {`}\n${lines.map((l) => `        ${l}`).join('\n')}\n      }`;
+
 /**
  * The shared kernel. `wts` are the weight names (read with <w>_at2 / <w>_at at the same index), `rowBase(m)` the
  * WGSL expression of input row m's first element, `epilogue` runs for row m, column nn with the sums in v_<w>.
  */
 function gemvCode(o: { header: string; decls: string; wts: string[]; K: string; N: string; rowBase: (m: string) => string; epilogue: string }): string {
   const accs = o.wts.map((w) => rep(ROWS, (m) => `  var acc_${w}${m} = 0.0;`)).join('\n');
-  const fma2 = (m: number): string => guard(m, `let i0 = xb${m} + ka; let i1 = xb${m} + kb;
-${o.wts.map((w) => `        acc_${w}${m} += xin[i0] * ${w}a.x + xin[i0 + 1u] * ${w}a.y + xin[i1] * ${w}b.x + xin[i1 + 1u] * ${w}b.y;`).join('\n')}`);
-  const fma1 = (m: number): string => guard(m, `let i0 = xb${m} + ka;
-${o.wts.map((w) => `        acc_${w}${m} += xin[i0] * ${w}a.x + xin[i0 + 1u] * ${w}a.y;`).join('\n')}`);
+  const fma2 = (m: number): string => block(m, [`let i0 = xb${m} + ka;`, `let i1 = xb${m} + kb;`,
+    ...o.wts.map((w) => `acc_${w}${m} += xin[i0] * ${w}a.x + xin[i0 + 1u] * ${w}a.y + xin[i1] * ${w}b.x + xin[i1 + 1u] * ${w}b.y;`)]);
+  const fma1 = (m: number): string => block(m, [`let i0 = xb${m} + ka;`,
+    ...o.wts.map((w) => `acc_${w}${m} += xin[i0] * ${w}a.x + xin[i0 + 1u] * ${w}a.y;`)]);
   const fmaS = (m: number): string => guard(m, o.wts.map((w) => `acc_${w}${m} += xin[xb${m} + ks] * ${w}s;`).join(' '));
   const reduce = o.wts.map((w) => `  // ${w}: partials to red, 8-way sums to red2_${w}.
 ${rep(ROWS, (m) => `  red[t * PAD + ${m * NC}u + col] = acc_${w}${m};`)}

@@ -9,10 +9,10 @@
  *   4.   grouped-gemm.ts  gate/up GEMM per (tile of ≤ 32 rows of one expert) × 64 columns of F, x rows gathered
  *                         while loading, activation fused → h [sorted rows, F]
  *   5.   grouped-gemm.ts  down GEMM → y [slot, D] at each slot's original index
+ *   6.   moe-combine.ts   out[t] = Σ_j gates[t, j] · y[t·k + j] in j order
  * Decode: a chunk of at most MOE_GEMV_MAX_SLOTS = 64 slots (T·k) takes grouped-gemv.ts for 4-5 instead (tiles of
  * ≤ 8 rows, K split over a workgroup's threads, (tiles × N/4) workgroups; why 64: see that file). `opts.path`
  * forces either path ('gemv' | 'gemm'; tests); both compute the same function.
- *   6.   moe-combine.ts   out[t] = Σ_j gates[t, j] · y[t·k + j] in j order
  * Everything is deterministic (no float atomics). Expert ids outside [0, E) contribute nothing (zero-computation
  * experts); a token whose slots are all out of range gets a zero row.
  *
