@@ -233,15 +233,22 @@ ${weightReader('wd', ddt)}`;
   });
 }
 
+/** One layer's routed experts, stacked: E gated FFNs of width F over D (uploadStacked). */
 export interface GroupedExperts {
   E: number;
   D: number;
   F: number;
+  /** [E, F, D] */
   gate: GpuWeight;
+  /** [E, F, D] */
   up: GpuWeight;
+  /** [E, D, F] */
   down: GpuWeight;
+  /** f32 [E, F] */
   gateBias?: GpuWeight;
+  /** f32 [E, F] */
   upBias?: GpuWeight;
+  /** f32 [E, D] */
   downBias?: GpuWeight;
 }
 

@@ -28,7 +28,7 @@ import type { GpuContext, GpuTensor } from '../context.js';
 import { numelOf } from '../context.js';
 import type { GpuWeight } from '../weights.js';
 import { moePermuteGpu } from './moe-permute.js';
-import { groupedDownGpu, groupedGateUpGpu, MOE_TILE_M, type GatedActivationSpec } from './grouped-gemm.js';
+import { groupedDownGpu, groupedGateUpGpu, MOE_TILE_M, type GatedActivationSpec, type GroupedExperts } from './grouped-gemm.js';
 import { moeCombineGpu } from './moe-combine.js';
 import { groupedDownGemvGpu, groupedGateUpGemvGpu, MOE_GEMV_MAX_SLOTS, MOE_GEMV_TILE_M } from './grouped-gemv.js';
 
@@ -39,24 +39,8 @@ export interface MoeExpertsOptions {
   path?: 'auto' | 'gemv' | 'gemm';
 }
 
-/** One layer's routed experts, stacked. */
-export interface GpuExpertSet {
-  E: number;
-  D: number;
-  F: number;
-  /** [E, F, D] */
-  gate: GpuWeight;
-  /** [E, F, D] */
-  up: GpuWeight;
-  /** [E, D, F] */
-  down: GpuWeight;
-  /** f32 [E, F] */
-  gateBias?: GpuWeight;
-  /** f32 [E, F] */
-  upBias?: GpuWeight;
-  /** f32 [E, D] */
-  downBias?: GpuWeight;
-}
+/** One layer's routed experts, stacked (see GroupedExperts in grouped-gemm.ts). */
+export type GpuExpertSet = GroupedExperts;
 
 function checkSet(ctx: GpuContext, set: GpuExpertSet): void {
   const { E, D, F } = set;
