@@ -1,12 +1,15 @@
 /**
- * The WebGPU runtime every kernel runs through: one device, a pipeline cache keyed by WGSL source, a pool of
- * storage buffers bucketed by size, a uniform arena for per-dispatch parameters, and one command encoder that
- * collects dispatches until something must be read back (or `flush()` is called).
+ * The WebGPU runtime every kernel runs through: one device, a pipeline cache keyed by WGSL source (explicit bind
+ * group layouts parsed from the declarations), bind groups cached per (pipeline, buffers), a pool of
+ * storage buffers bucketed by size, one uniform buffer holding every dispatch's parameters (a 256-byte slot each,
+ * bound with a dynamic offset), and one command encoder that collects dispatches until something must be read back
+ * (or `flush()` is called).
  *
  * Ordering rules this relies on (WebGPU spec): commands in one encoder run in order with storage writes visible to
  * later dispatches; queue.writeBuffer runs at call time, i.e. *before* commands still sitting in an unsubmitted
  * encoder. So data uploads are recorded as copies inside the encoder (from a mapped staging buffer), never as
- * writeBuffer into a pooled buffer, and a released buffer may be handed out again at once.
+ * writeBuffer into a pooled buffer, and a released buffer may be handed out again at once. The parameters are the
+ * one writeBuffer: staged on the host while recording and written just before the submit that reads them.
  */
 import { requestGpuDevice, type RequestGpuOptions } from './gpu.js';
 
@@ -48,8 +51,17 @@ const MAP_READ = 0x01;
 const UNIFORM = 0x40;
 const INDIRECT = 0x100;
 
-const ARENA_BYTES = 1 << 16;
-const UNIFORM_ALIGN = 256;
+/** Parameter slot per dispatch (the uniform dynamic-offset alignment) and the shared parameter buffer's size. */
+const UNIFORM_SLOT = 256;
+const UNIFORM_BYTES = 1 << 20;
+const MAX_BIND_GROUPS = 8192;
+
+interface CachedPipeline {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+  id: number;
+  hasUniform: boolean;
+}
 
 export interface GpuContextOptions extends RequestGpuOptions {
   /** Use a given device (browser apps that own one). */
@@ -61,14 +73,19 @@ export class GpuContext {
   readonly adapterName: string;
   readonly features: ReadonlySet<string>;
   readonly maxBinding: number;
-  private pipelines = new Map<string, GPUComputePipeline>();
+  private pipelines = new Map<string, CachedPipeline>();
+  /** Bind groups by pipeline and buffers (buffers get ids on first use); cleared when pooled buffers are destroyed. */
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private bufferIds = new WeakMap<GPUBuffer, number>();
+  private nextBufferId = 0;
+  /** Every dispatch's parameters live in one uniform buffer, staged here and written once per submit. */
+  private readonly uniform: GPUBuffer;
+  private readonly uniformStage = new Uint8Array(UNIFORM_BYTES);
+  private uniformUsed = 0;
   private free = new Map<number, GPUBuffer[]>();
   private encoder?: GPUCommandEncoder;
   private pass?: GPUComputePassEncoder;
-  private arena?: GPUBuffer;
-  private arenaMap?: Uint8Array;
-  private arenaUsed = 0;
-  /** Buffers to destroy once the current encoder is submitted (staging, arenas). */
+  /** Buffers to destroy once the current encoder is submitted (staging). */
   private afterSubmit: GPUBuffer[] = [];
   /** Live pooled bytes (allocated from the device, in use or free), for memory reports. */
   pooledBytes = 0;
@@ -79,6 +96,7 @@ export class GpuContext {
     this.adapterName = adapterName;
     this.features = features;
     this.maxBinding = device.limits.maxStorageBufferBindingSize;
+    this.uniform = device.createBuffer({ size: UNIFORM_BYTES, usage: UNIFORM | COPY_DST, label: 'switchyard params' });
     // Validation errors (a kernel bug) surface at the next read instead of silently producing zeros.
     device.addEventListener('uncapturederror', (ev) => {
       this.error ??= (ev as GPUUncapturedErrorEvent).error.message.split('\n')[0];
@@ -187,21 +205,42 @@ export class GpuContext {
 
   // ---------------------------------------------------------------- kernels
 
-  /** The compute pipeline for a WGSL module (cached by source text; entry point `main`). */
-  pipeline(code: string): GPUComputePipeline {
+  /**
+   * The compute pipeline for a WGSL module (cached by source text; entry point `main`), with an explicit bind group
+   * layout read from the module's `@group(0) @binding(n) var<…>` declarations: the uniform takes a dynamic offset
+   * into the shared parameter buffer, so one bind group serves every dispatch over the same buffers.
+   */
+  pipeline(code: string): CachedPipeline {
     let p = this.pipelines.get(code);
     if (!p) {
+      const entries: GPUBindGroupLayoutEntry[] = [];
+      for (const m of code.matchAll(/@group\(0\)\s*@binding\((\d+)\)\s*var\s*<\s*(uniform|storage)\s*(?:,\s*(read_write|read)\s*)?>/g)) {
+        const binding = Number(m[1]);
+        const type: GPUBufferBindingType = m[2] === 'uniform' ? 'uniform' : m[3] === 'read_write' ? 'storage' : 'read-only-storage';
+        entries.push({ binding, visibility: 4 /* GPUShaderStage.COMPUTE */, buffer: { type, hasDynamicOffset: type === 'uniform' } });
+      }
+      entries.sort((a, b) => a.binding - b.binding);
+      entries.forEach((e, i) => { if (e.binding !== i) throw new Error(`WGSL bindings must be numbered 0, 1, 2, … (found @binding(${e.binding}) at position ${i})`); });
+      const layout = this.device.createBindGroupLayout({ entries });
       const module = this.device.createShaderModule({ code });
-      p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+      const pipeline = this.device.createComputePipeline({
+        layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' },
+      });
+      p = { pipeline, layout, id: this.pipelines.size, hasUniform: entries[0]?.buffer?.type === 'uniform' };
       this.pipelines.set(code, p);
     }
     return p;
   }
 
+  private bufferId(b: GPUBuffer): number {
+    let id = this.bufferIds.get(b);
+    if (id === undefined) this.bufferIds.set(b, (id = this.nextBufferId++));
+    return id;
+  }
+
   /**
    * Record one dispatch. Bindings: @binding(0) is the uniform `params` when given, then the buffers in order
-   * (@binding(1), @binding(2), … — or from 0 when there are no params). Every declared binding must be used by the
-   * shader (layout: 'auto').
+   * (@binding(1), @binding(2), … — or from 0 when there are no params).
    */
   run(code: string, params: Params | undefined, bindings: readonly Binding[], workgroups: readonly [number, number?, number?]): void {
     const [x, y = 1, z = 1] = workgroups;
@@ -209,41 +248,35 @@ export class GpuContext {
     const maxDim = this.device.limits.maxComputeWorkgroupsPerDimension;
     if (x > maxDim || y > maxDim || z > maxDim) throw new Error(`dispatch ${x}×${y}×${z} exceeds ${maxDim} workgroups per dimension`);
     const pipe = this.pipeline(code);
-    const entries: GPUBindGroupEntry[] = [];
-    let b = 0;
+    if (pipe.hasUniform !== (params !== undefined)) throw new Error(`dispatch: the shader ${pipe.hasUniform ? 'declares' : 'has no'} a uniform at @binding(0) but params were ${params ? '' : 'not '}given`);
+    let offset = 0;
     if (params) {
       const bytes = params.bytes();
-      const off = this.arenaAlloc(bytes.byteLength);
-      this.arenaMap!.set(bytes, off);
-      entries.push({ binding: b++, resource: { buffer: this.arena!, offset: off, size: bytes.byteLength } });
+      if (bytes.byteLength > UNIFORM_SLOT) throw new Error(`dispatch: ${bytes.byteLength} bytes of params exceed ${UNIFORM_SLOT}`);
+      if (this.uniformUsed + UNIFORM_SLOT > UNIFORM_BYTES) this.flush();
+      offset = this.uniformUsed;
+      this.uniformStage.set(bytes, offset);
+      this.uniformUsed += UNIFORM_SLOT;
     }
-    for (const bind of bindings) entries.push({ binding: b++, resource: { buffer: bufferOf(bind) } });
-    const group = this.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries });
+    const buffers = bindings.map(bufferOf);
+    let key = String(pipe.id);
+    for (const b of buffers) key += ',' + this.bufferId(b);
+    let group = this.bindGroups.get(key);
+    if (!group) {
+      const entries: GPUBindGroupEntry[] = [];
+      let b = 0;
+      if (params) entries.push({ binding: b++, resource: { buffer: this.uniform, offset: 0, size: UNIFORM_SLOT } });
+      for (const buffer of buffers) entries.push({ binding: b++, resource: { buffer } });
+      group = this.device.createBindGroup({ layout: pipe.layout, entries });
+      if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
+      this.bindGroups.set(key, group);
+    }
     const pass = this.beginPass();
-    pass.setPipeline(pipe);
-    pass.setBindGroup(0, group);
+    pass.setPipeline(pipe.pipeline);
+    if (params) pass.setBindGroup(0, group, [offset]);
+    else pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(x, y, z);
     this.dispatches++;
-  }
-
-  private arenaAlloc(bytes: number): number {
-    if (!this.arena || this.arenaUsed + bytes > ARENA_BYTES) {
-      if (this.arena) this.retireArena();
-      this.arena = this.device.createBuffer({ size: ARENA_BYTES, usage: UNIFORM, mappedAtCreation: true });
-      this.arenaMap = new Uint8Array(this.arena.getMappedRange());
-      this.arenaUsed = 0;
-    }
-    const off = this.arenaUsed;
-    this.arenaUsed = Math.ceil((off + bytes) / UNIFORM_ALIGN) * UNIFORM_ALIGN;
-    return off;
-  }
-
-  private retireArena(): void {
-    if (!this.arena) return;
-    this.arena.unmap();
-    this.afterSubmit.push(this.arena);
-    this.arena = undefined;
-    this.arenaMap = undefined;
   }
 
   private enc(): GPUCommandEncoder {
@@ -263,7 +296,12 @@ export class GpuContext {
   /** Submit everything recorded so far. */
   flush(): void {
     this.endPass();
-    this.retireArena();
+    if (this.uniformUsed > 0) {
+      // Runs on the queue before this submit and after every earlier one: earlier submissions have read their
+      // parameters by then, this one reads these.
+      this.device.queue.writeBuffer(this.uniform, 0, this.uniformStage, 0, this.uniformUsed);
+      this.uniformUsed = 0;
+    }
     if (this.encoder) {
       this.device.queue.submit([this.encoder.finish()]);
       this.encoder = undefined;
@@ -307,6 +345,7 @@ export class GpuContext {
   trim(): void {
     for (const list of this.free.values()) for (const b of list) { this.pooledBytes -= b.size; b.destroy(); }
     this.free.clear();
+    this.bindGroups.clear();
   }
 
   destroy(): void {
