@@ -26,118 +26,30 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { GpuContext, type GpuTensor } from '../../../src/backend/webgpu/context.js';
-import { uploadF32, uploadStacked, type GpuWeight } from '../../../src/backend/webgpu/weights.js';
-import { moeExpertsGpu, type GpuExpertSet, type MoeExpertsOptions } from '../../../src/backend/webgpu/kernels/moe.js';
+import { moeExpertsGpu, type MoeExpertsOptions } from '../../../src/backend/webgpu/kernels/moe.js';
 import { moePermuteGpu } from '../../../src/backend/webgpu/kernels/moe-permute.js';
 import { groupedDownGemvGpu, groupedGateUpGemvGpu, MOE_GEMV_MAX_SLOTS, MOE_GEMV_TILE_M } from '../../../src/backend/webgpu/kernels/grouped-gemv.js';
 import { MOE_TILE_M } from '../../../src/backend/webgpu/kernels/grouped-gemm.js';
 import { moeCombineGpu } from '../../../src/backend/webgpu/kernels/moe-combine.js';
-import { runExperts, type ExpertWeights, type ExpertsConfig } from '../../../src/moe/experts.js';
-import { dispatch } from '../../../src/moe/dispatch.js';
 import type { Routing } from '../../../src/moe/routers/router.js';
 import { seededUniform } from '../../../src/train/model/rng.js';
-import { f16ToF32, f32ToBf16, f32ToF16 } from '../../../src/tensor/dtype.js';
-import type { Weight } from '../../../src/tensor/weight.js';
+import { randomF32 as rand } from '../../backend/ref.js';
+import {
+  cfgOf, checkMoeOutput, cpuMoe, makeLayer, routingOf, type ActKind, type Biases, type Layer,
+} from '../../helpers/gpu-experts.js';
 
 let ctx: GpuContext;
 before(async () => { ctx = await GpuContext.create(); });
 after(() => { ctx.destroy(); });
 
-type WDT = 'f32' | 'f16' | 'bf16';
-type ActKind = 'silu' | 'gelu' | 'gpt_oss';
-interface Biases { gate: boolean; up: boolean; down: boolean }
 const ALL: Biases = { gate: true, up: true, down: true };
 const NONE: Biases = { gate: false, up: false, down: false };
-
-function rand(n: number, r: () => number, scale = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = (r() * 2 - 1) * scale;
-  return a;
-}
-
-/** One [rows, cols] matrix per expert in `dtype` storage: CPU weights and the stacked GPU upload of the same values. */
-function stacked(dtype: WDT, E: number, rows: number, cols: number, r: () => number, name: string): { cpu: Weight[]; gpu: GpuWeight } {
-  const cpu: Weight[] = [];
-  for (let e = 0; e < E; e++) {
-    const raw = rand(rows * cols, r, 0.3);
-    if (dtype === 'bf16') cpu.push({ name: `${name}.${e}`, dtype: 'bf16', shape: [rows, cols], data: Uint16Array.from(raw, (v) => f32ToBf16(v)) });
-    else if (dtype === 'f16') cpu.push({ name: `${name}.${e}`, dtype: 'f32', shape: [rows, cols], data: Float32Array.from(raw, (v) => f16ToF32(f32ToF16(v))) });
-    else cpu.push({ name: `${name}.${e}`, dtype: 'f32', shape: [rows, cols], data: raw });
-  }
-  const gpu = uploadStacked(ctx, cpu, name, { f16: dtype === 'f16' });
-  assert.equal(gpu.dtype, dtype);
-  return { cpu, gpu };
-}
-
-interface Layer { E: number; D: number; F: number; cpu: ExpertWeights[]; gpu: GpuExpertSet; free(): void }
-
-function makeLayer(E: number, D: number, F: number, dtype: WDT, biases: Biases, seed: number): Layer {
-  const r = seededUniform(seed);
-  const gate = stacked(dtype, E, F, D, r, 'gate');
-  const up = stacked(dtype, E, F, D, r, 'up');
-  const down = stacked(dtype, E, D, F, r, 'down');
-  const bias = (on: boolean, n: number, name: string): { cpu?: Weight[]; gpu?: GpuWeight } => {
-    if (!on) return {};
-    const all = rand(E * n, r, 0.5);
-    return {
-      cpu: Array.from({ length: E }, (_, e) => ({ name: `${name}.${e}`, dtype: 'f32' as const, shape: [n], data: all.slice(e * n, e * n + n) })),
-      gpu: uploadF32(ctx, all, name, [E, n]),
-    };
-  };
-  const gb = bias(biases.gate, F, 'gate_bias');
-  const ub = bias(biases.up, F, 'up_bias');
-  const db = bias(biases.down, D, 'down_bias');
-  const cpu: ExpertWeights[] = Array.from({ length: E }, (_, e) => ({
-    gate: gate.cpu[e]!, up: up.cpu[e]!, down: down.cpu[e]!,
-    gateBias: gb.cpu?.[e], upBias: ub.cpu?.[e], downBias: db.cpu?.[e],
-  }));
-  const gpu: GpuExpertSet = { E, D, F, gate: gate.gpu, up: up.gpu, down: down.gpu, gateBias: gb.gpu, upBias: ub.gpu, downBias: db.gpu };
-  const free = (): void => { for (const w of [gate.gpu, up.gpu, down.gpu, gb.gpu, ub.gpu, db.gpu]) w?.buffer.destroy(); };
-  return { E, D, F, cpu, gpu, free };
-}
-
-/** A routing of T tokens: `pick(t, j)` gives the expert of slot j (default: distinct per token while possible). */
-function routingOf(T: number, E: number, k: number, seed: number, pick?: (t: number, j: number) => number): Routing {
-  const r = seededUniform(seed);
-  const experts = new Int32Array(T * k);
-  const gates = new Float32Array(T * k);
-  for (let t = 0; t < T; t++) {
-    const pool = Array.from({ length: E }, (_, e) => e);
-    for (let j = 0; j < k; j++) {
-      let e: number;
-      if (pick) e = pick(t, j);
-      else if (pool.length) e = pool.splice(Math.floor(r() * pool.length), 1)[0]!;
-      else e = Math.floor(r() * E);
-      experts[t * k + j] = e;
-      gates[t * k + j] = 1 - r();
-    }
-  }
-  return { T, k, E, logits: new Float32Array(0), scores: new Float32Array(0), experts, gates };
-}
-
-function cfgOf(kind: ActKind): ExpertsConfig {
-  // GPT-OSS with a small limit so that the clamps of both gate (upper) and up (both sides) are exercised.
-  return kind === 'gpt_oss' ? { act: kind, actOpts: { alpha: 1.702, limit: 0.9 } } : { act: kind };
-}
-
-function cpuMoe(x: Float32Array, routing: Routing, layer: Layer, cfg: ExpertsConfig): Float32Array {
-  const out = new Float32Array(routing.T * layer.D);
-  runExperts(x, layer.D, routing, dispatch(routing), (e) => layer.cpu[e]!, cfg, out);
-  return out;
-}
 
 let worst = 0;
 
 function compare(got: Float32Array, ref: Float32Array, D: number, what: string, rel = 2e-5, track = true): void {
-  let ss = 0;
-  for (const v of ref) ss += v * v;
-  const rms = Math.sqrt(ss / Math.max(1, ref.length));
-  for (let i = 0; i < ref.length; i++) {
-    const err = Math.abs(got[i]! - ref[i]!);
-    const scale = rms + Math.abs(ref[i]!);
-    if (track) worst = Math.max(worst, err / (scale + 1e-30));
-    if (!(err <= rel * scale)) assert.fail(`${what}: element ${i} (token ${Math.floor(i / D)}, d ${i % D}): gpu ${got[i]} vs cpu ${ref[i]} (err ${err}, tol ${rel * scale})`);
-  }
+  const w = checkMoeOutput(got, ref, D, what, rel);
+  if (track) worst = Math.max(worst, w);
 }
 
 /** moeExpertsGpu on the given routing (ids as uploaded: `ids` may differ from routing.experts). */
@@ -165,7 +77,7 @@ test('GEMV path vs runExperts: T × k × E sweep, every dtype, acts and biases r
   for (const E of [1, 8, 64]) {
     for (const dtype of ['f32', 'f16', 'bf16'] as const) {
       const biases: Biases = { gate: i % 2 === 0, up: i % 3 !== 1, down: i % 2 === 1 };
-      const layer = makeLayer(E, 130, 67, dtype, biases, 10 + i);
+      const layer = makeLayer(ctx, E, 130, 67, dtype, biases, 10 + i);
       for (const T of [1, 2, 5]) {
         for (const k of [1, 2, 8]) {
           const kind = acts[(i + T + k) % 3]!;
@@ -184,7 +96,7 @@ test('GEMV path: every activation × weight dtype × bias on/off; odd D (gate/up
   let seed = 500;
   for (const dtype of ['f32', 'f16', 'bf16'] as const) {
     for (const withBias of [false, true]) {
-      const layer = makeLayer(8, 65, 130, dtype, withBias ? ALL : NONE, seed++);
+      const layer = makeLayer(ctx, 8, 65, 130, dtype, withBias ? ALL : NONE, seed++);
       for (const kind of ['silu', 'gelu', 'gpt_oss'] as const) {
         await runCase(layer, routingOf(3, 8, 2, seed++), kind, seed++, `D=65 F=130 ${dtype} bias=${withBias} ${kind}`);
       }
@@ -196,7 +108,7 @@ test('GEMV path: every activation × weight dtype × bias on/off; odd D (gate/up
 test('GEMV path: rows longer than 2 · 128 elements (several strided steps and a leftover pair per lane)', async () => {
   let seed = 550;
   for (const dtype of ['f32', 'f16', 'bf16'] as const) {
-    const layer = makeLayer(4, 301, 259, dtype, ALL, seed++);
+    const layer = makeLayer(ctx, 4, 301, 259, dtype, ALL, seed++);
     await runCase(layer, routingOf(2, 4, 3, seed++), 'silu', seed++, `D=301 F=259 ${dtype}`);
     layer.free();
   }
@@ -205,12 +117,12 @@ test('GEMV path: rows longer than 2 · 128 elements (several strided steps and a
 test('GEMV path: tiny sizes (fewer elements than lanes), many rows on one expert, repeated experts', async () => {
   for (const dtype of ['f32', 'f16', 'bf16'] as const) {
     for (const [D, F] of [[1, 1], [3, 2]] as const) {
-      const layer = makeLayer(3, D, F, dtype, ALL, 600 + D);
+      const layer = makeLayer(ctx, 3, D, F, dtype, ALL, 600 + D);
       await runCase(layer, routingOf(5, 3, 2, 601), 'silu', 602, `D=${D} F=${F} ${dtype}`);
       layer.free();
     }
   }
-  const layer = makeLayer(8, 130, 67, 'bf16', { gate: true, up: false, down: true }, 610);
+  const layer = makeLayer(ctx, 8, 130, 67, 'bf16', { gate: true, up: false, down: true }, 610);
   // All 40 slots on expert 5: 5 tiles of 8 rows of one expert, the other experts empty.
   await runCase(layer, routingOf(5, 8, 8, 611, () => 5), 'gelu', 612, 'all to expert 5');
   // 9 slots on expert 7 (a tile of 8 and one of 1), the rest spread; the last expert is hit.
@@ -225,7 +137,7 @@ test('GEMV path: expert ids outside [0, E) contribute nothing', async () => {
   const E = 8;
   const T = 5;
   const k = 2;
-  const layer = makeLayer(E, 130, 67, 'f16', { gate: false, up: true, down: true }, 950);
+  const layer = makeLayer(ctx, E, 130, 67, 'f16', { gate: false, up: true, down: true }, 950);
   const routing = routingOf(T, E, k, 951);
   const bad = Int32Array.from(routing.experts);
   for (const s of [1, 4, 5, 8]) bad[s] = s === 4 ? -1 : E + s; // token 2 loses both slots
@@ -243,7 +155,7 @@ test('GEMV kernels by hand: a chunk starting mid-routing (slotBase > 0), tiles o
   const E = 8;
   const T = 9;
   const k = 2;
-  const layer = makeLayer(E, 130, 67, 'f32', ALL, 970);
+  const layer = makeLayer(ctx, E, 130, 67, 'f32', ALL, 970);
   const routing = routingOf(T, E, k, 971, (t, j) => (t + 3 * j) % 5);
   const x = rand(T * layer.D, seededUniform(972), 1);
   const ref = cpuMoe(x, routing, layer, { act: 'gelu' });
@@ -275,7 +187,7 @@ test('GEMV kernels by hand: a chunk starting mid-routing (slotBase > 0), tiles o
 test('threshold forced both ways on the same inputs: the paths agree, and auto picks GEMV at ≤ 64 slots', async () => {
   assert.equal(MOE_GEMV_MAX_SLOTS, 64);
   const E = 8;
-  const layer = makeLayer(E, 130, 67, 'bf16', ALL, 1100);
+  const layer = makeLayer(ctx, E, 130, 67, 'bf16', ALL, 1100);
   // n = T·k slots: 2, 64 (the threshold: auto = GEMV), 66 (auto = GEMM).
   for (const [T, k, kind] of [[1, 2, 'silu'], [8, 8, 'gelu'], [33, 2, 'gpt_oss']] as const) {
     const routing = routingOf(T, E, k, 1101 + T);

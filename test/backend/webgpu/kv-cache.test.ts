@@ -11,16 +11,11 @@ import { GpuKVCache, GpuLayerKVCache } from '../../../src/backend/webgpu/kv-cach
 import { attentionGpu } from '../../../src/backend/webgpu/kernels/attention.js';
 import { attention } from '../../../src/backend/cpu/attention.js';
 import { KVCache } from '../../../src/infer/kv-cache.js';
-import { seededUniform } from '../../../src/train/model/rng.js';
+import { seededF32 } from '../../helpers/random.js';
 
 let ctx: GpuContext;
 before(async () => { ctx = await GpuContext.create(); });
 after(() => { ctx.destroy(); });
-
-function rand(n: number, seed: number): Float32Array {
-  const r = seededUniform(seed);
-  return Float32Array.from({ length: n }, () => r() * 2 - 1);
-}
 
 test('append and grow by doubling keep every row exact', async () => {
   const kW = 6;
@@ -32,8 +27,8 @@ test('append and grow by doubling keep every row exact', async () => {
   let seed = 100;
   for (const [S, cap] of steps) {
     // Source tensors with two extra rows: only the first S rows may be appended.
-    const k = rand((S + 2) * kW, seed++);
-    const v = rand((S + 2) * vW, seed++);
+    const k = seededF32((S + 2) * kW, seed++);
+    const v = seededF32((S + 2) * vW, seed++);
     const kg = ctx.upload(k, [S + 2, kW]);
     const vg = ctx.upload(v, [S + 2, vW]);
     const oldK = cache.k;
@@ -93,9 +88,9 @@ test('prefill then decode steps across growth: attention over the cache buffers 
   let seed = 500;
   for (const S of chunks) {
     const start = cpu.length;
-    const k = rand(S * kW, seed++);
-    const v = rand(S * vW, seed++);
-    const q = rand(S * H * dq, seed++);
+    const k = seededF32(S * kW, seed++);
+    const v = seededF32(S * vW, seed++);
+    const q = seededF32(S * H * dq, seed++);
     cpu.append(k, v, S);
     const kg = ctx.upload(k, [S, kW]);
     const vg = ctx.upload(v, [S, vW]);

@@ -23,119 +23,29 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { GpuContext, type GpuTensor } from '../../../src/backend/webgpu/context.js';
-import { uploadF32, uploadStacked, type GpuWeight } from '../../../src/backend/webgpu/weights.js';
 import { moeExpertsGpu, type GpuExpertSet } from '../../../src/backend/webgpu/kernels/moe.js';
 import { moePermuteGpu } from '../../../src/backend/webgpu/kernels/moe-permute.js';
 import { groupedDownGpu, groupedGateUpGpu, MOE_TILE_M } from '../../../src/backend/webgpu/kernels/grouped-gemm.js';
 import { moeCombineGpu } from '../../../src/backend/webgpu/kernels/moe-combine.js';
-import { runExperts, type ExpertWeights, type ExpertsConfig } from '../../../src/moe/experts.js';
 import { dispatch } from '../../../src/moe/dispatch.js';
 import type { Routing } from '../../../src/moe/routers/router.js';
 import { seededUniform } from '../../../src/train/model/rng.js';
-import { f16ToF32, f32ToBf16, f32ToF16, bf16ToF32 } from '../../../src/tensor/dtype.js';
-import type { Weight } from '../../../src/tensor/weight.js';
+import { randomF32 as rand } from '../../backend/ref.js';
+import {
+  cfgOf, checkMoeOutput, cpuMoe, makeLayer, routingOf, type ActKind, type Biases, type Layer, type WDT,
+} from '../../helpers/gpu-experts.js';
 
 let ctx: GpuContext;
 before(async () => { ctx = await GpuContext.create(); });
 after(() => { ctx.destroy(); });
 
-type WDT = 'f32' | 'f16' | 'bf16';
-type ActKind = 'silu' | 'gelu' | 'gpt_oss';
-interface Biases { gate: boolean; up: boolean; down: boolean }
-
 const D = 72;
 const F = 100;
-
-function rand(n: number, r: () => number, scale = 1): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = (r() * 2 - 1) * scale;
-  return a;
-}
-
-/** One [rows, cols] matrix per expert in `dtype` storage: CPU weights and the stacked GPU upload of the same values. */
-function stacked(dtype: WDT, E: number, rows: number, cols: number, r: () => number, name: string): { cpu: Weight[]; gpu: GpuWeight } {
-  const cpu: Weight[] = [];
-  for (let e = 0; e < E; e++) {
-    const raw = rand(rows * cols, r, 0.3);
-    if (dtype === 'bf16') cpu.push({ name: `${name}.${e}`, dtype: 'bf16', shape: [rows, cols], data: Uint16Array.from(raw, (v) => f32ToBf16(v)) });
-    else if (dtype === 'f16') cpu.push({ name: `${name}.${e}`, dtype: 'f32', shape: [rows, cols], data: Float32Array.from(raw, (v) => f16ToF32(f32ToF16(v))) });
-    else cpu.push({ name: `${name}.${e}`, dtype: 'f32', shape: [rows, cols], data: raw });
-  }
-  const gpu = uploadStacked(ctx, cpu, name, { f16: dtype === 'f16' });
-  assert.equal(gpu.dtype, dtype);
-  return { cpu, gpu };
-}
-
-interface Layer { E: number; cpu: ExpertWeights[]; gpu: GpuExpertSet; free(): void }
-
-function makeLayer(E: number, dtype: WDT, biases: Biases, seed: number): Layer {
-  const r = seededUniform(seed);
-  const gate = stacked(dtype, E, F, D, r, 'gate');
-  const up = stacked(dtype, E, F, D, r, 'up');
-  const down = stacked(dtype, E, D, F, r, 'down');
-  const bias = (on: boolean, n: number, name: string): { cpu?: Weight[]; gpu?: GpuWeight } => {
-    if (!on) return {};
-    const all = rand(E * n, r, 0.5);
-    return {
-      cpu: Array.from({ length: E }, (_, e) => ({ name: `${name}.${e}`, dtype: 'f32' as const, shape: [n], data: all.slice(e * n, e * n + n) })),
-      gpu: uploadF32(ctx, all, name, [E, n]),
-    };
-  };
-  const gb = bias(biases.gate, F, 'gate_bias');
-  const ub = bias(biases.up, F, 'up_bias');
-  const db = bias(biases.down, D, 'down_bias');
-  const cpu: ExpertWeights[] = Array.from({ length: E }, (_, e) => ({
-    gate: gate.cpu[e]!, up: up.cpu[e]!, down: down.cpu[e]!,
-    gateBias: gb.cpu?.[e], upBias: ub.cpu?.[e], downBias: db.cpu?.[e],
-  }));
-  const gpu: GpuExpertSet = { E, D, F, gate: gate.gpu, up: up.gpu, down: down.gpu, gateBias: gb.gpu, upBias: ub.gpu, downBias: db.gpu };
-  const free = (): void => { for (const w of [gate.gpu, up.gpu, down.gpu, gb.gpu, ub.gpu, db.gpu]) w?.buffer.destroy(); };
-  return { E, cpu, gpu, free };
-}
-
-/** A routing of T tokens: `pick(t, j)` gives the expert of slot j, gates random in (0, 1]. */
-function routingOf(T: number, E: number, k: number, seed: number, pick?: (t: number, j: number) => number): Routing {
-  const r = seededUniform(seed);
-  const experts = new Int32Array(T * k);
-  const gates = new Float32Array(T * k);
-  for (let t = 0; t < T; t++) {
-    // Distinct experts per token when possible (as real routers give), else repeats.
-    const pool = Array.from({ length: E }, (_, e) => e);
-    for (let j = 0; j < k; j++) {
-      let e: number;
-      if (pick) e = pick(t, j);
-      else if (pool.length) e = pool.splice(Math.floor(r() * pool.length), 1)[0]!;
-      else e = Math.floor(r() * E);
-      experts[t * k + j] = e;
-      gates[t * k + j] = 1 - r();
-    }
-  }
-  return { T, k, E, logits: new Float32Array(0), scores: new Float32Array(0), experts, gates };
-}
-
-function cpuMoe(x: Float32Array, routing: Routing, layer: Layer, cfg: ExpertsConfig): Float32Array {
-  const out = new Float32Array(routing.T * D);
-  runExperts(x, D, routing, dispatch(routing), (e) => layer.cpu[e]!, cfg, out);
-  return out;
-}
-
-function cfgOf(kind: ActKind): ExpertsConfig {
-  // GPT-OSS with a small limit so that the clamps of both gate (upper) and up (both sides) are exercised.
-  return kind === 'gpt_oss' ? { act: kind, actOpts: { alpha: 1.702, limit: 0.9 } } : { act: kind };
-}
 
 let worst = 0;
 
 function compare(got: Float32Array, ref: Float32Array, what: string): void {
-  let ss = 0;
-  for (const v of ref) ss += v * v;
-  const rms = Math.sqrt(ss / Math.max(1, ref.length));
-  for (let i = 0; i < ref.length; i++) {
-    const err = Math.abs(got[i]! - ref[i]!);
-    const tol = 2e-5 * (rms + Math.abs(ref[i]!));
-    worst = Math.max(worst, err / (rms + Math.abs(ref[i]!) + 1e-30));
-    if (!(err <= tol)) assert.fail(`${what}: element ${i} (token ${Math.floor(i / D)}, d ${i % D}): gpu ${got[i]} vs cpu ${ref[i]} (err ${err}, tol ${tol})`);
-  }
+  worst = Math.max(worst, checkMoeOutput(got, ref, D, what));
 }
 
 async function runCase(layer: Layer, T: number, k: number, kind: ActKind, routing: Routing, seed: number, what: string): Promise<void> {
@@ -163,7 +73,7 @@ test('moeExpertsGpu vs runExperts: E × T × k sweep, acts, biases and dtypes ro
   for (const E of [1, 4, 16]) {
     for (const dtype of dtypes) {
       const biases: Biases = { gate: i % 2 === 0, up: i % 3 !== 1, down: i % 2 === 1 };
-      const layer = makeLayer(E, dtype, biases, 10 + i);
+      const layer = makeLayer(ctx, E, D, F, dtype, biases, 10 + i);
       for (const T of [1, 3, 37]) {
         for (const k of [1, 2, 4]) {
           const kind = acts[(i + T + k) % 3]!;
@@ -181,7 +91,7 @@ test('moeExpertsGpu: every activation × weight dtype × bias on/off', async () 
   let seed = 500;
   for (const dtype of ['f32', 'f16', 'bf16'] as const) {
     for (const withBias of [false, true]) {
-      const layer = makeLayer(4, dtype, { gate: withBias, up: withBias, down: withBias }, seed++);
+      const layer = makeLayer(ctx, 4, D, F, dtype, { gate: withBias, up: withBias, down: withBias }, seed++);
       for (const kind of ['silu', 'gelu', 'gpt_oss'] as const) {
         const routing = routingOf(7, 4, 2, seed++);
         await runCase(layer, 7, 2, kind, routing, seed++, `${dtype} bias=${withBias} ${kind}`);
@@ -192,7 +102,7 @@ test('moeExpertsGpu: every activation × weight dtype × bias on/off', async () 
 });
 
 test('moeExpertsGpu: empty experts, all tokens to one expert (several tiles), repeated experts', async () => {
-  const layer = makeLayer(16, 'f32', { gate: true, up: false, down: true }, 900);
+  const layer = makeLayer(ctx, 16, D, F, 'f32', { gate: true, up: false, down: true }, 900);
   // All 37 tokens to expert 5: one expert with 37 rows (two 32-row tiles), 15 experts with none.
   await runCase(layer, 37, 1, 'silu', routingOf(37, 16, 1, 901, () => 5), 902, 'all to expert 5');
   // Only experts 3 and 15 used, k = 2: 74 rows over 2 experts (three tiles), the rest empty.
@@ -208,7 +118,7 @@ test('moeExpertsGpu: expert ids outside [0, E) contribute nothing', async () => 
   const E = 4;
   const T = 9;
   const k = 2;
-  const layer = makeLayer(E, 'f32', { gate: false, up: true, down: true }, 950);
+  const layer = makeLayer(ctx, E, D, F, 'f32', { gate: false, up: true, down: true }, 950);
   const routing = routingOf(T, E, k, 951);
   const bad = Int32Array.from(routing.experts);
   for (const s of [1, 4, 5, 12]) bad[s] = s === 4 ? -1 : E + s; // token 2 loses both slots
@@ -258,7 +168,7 @@ test('token chunks by hand (the path moeExpertsGpu takes for big batches) give t
   const E = 4;
   const T = 37;
   const k = 2;
-  const layer = makeLayer(E, 'bf16', { gate: true, up: true, down: false }, 970);
+  const layer = makeLayer(ctx, E, D, F, 'bf16', { gate: true, up: true, down: false }, 970);
   const routing = routingOf(T, E, k, 971);
   const x = rand(T * D, seededUniform(972), 1);
   const ref = cpuMoe(x, routing, layer, { act: 'gelu' });
@@ -282,7 +192,7 @@ test('token chunks by hand (the path moeExpertsGpu takes for big batches) give t
 });
 
 test('argument checks; a weight over the binding limit is refused with a clear error', () => {
-  const layer = makeLayer(2, 'f32', { gate: false, up: false, down: false }, 990);
+  const layer = makeLayer(ctx, 2, D, F, 'f32', { gate: false, up: false, down: false }, 990);
   const xt = ctx.tensor([3, D]);
   const et = ctx.tensor([3, 2], 'i32');
   const gt = ctx.tensor([3, 2]);

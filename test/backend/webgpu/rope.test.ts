@@ -8,16 +8,11 @@ import assert from 'node:assert/strict';
 import { GpuContext } from '../../../src/backend/webgpu/context.js';
 import { applyRopeGpu, ropeCosSin, uploadRopeCosSin } from '../../../src/backend/webgpu/kernels/rope.js';
 import { rope, ropeTable, type RopeSpec, type RopeTable } from '../../../src/nn/rope.js';
-import { seededUniform } from '../../../src/train/model/rng.js';
+import { seededF32 } from '../../helpers/random.js';
 
 let ctx: GpuContext;
 before(async () => { ctx = await GpuContext.create(); });
 after(() => { ctx.destroy(); });
-
-function rand(n: number, seed: number): Float32Array {
-  const r = seededUniform(seed);
-  return Float32Array.from({ length: n }, () => r() * 2 - 1);
-}
 
 /**
  * Tolerance: the CPU forms x1·c − x2·s exactly in float64 and rounds once to f32; the GPU rounds each product and
@@ -28,7 +23,7 @@ async function check(
   table: RopeTable, T: number, H: number, headDim: number, positions: number[], offset: number, seed: number,
 ): Promise<void> {
   const half = table.invFreq.length;
-  const x = rand(T * H * headDim, seed);
+  const x = seededF32(T * H * headDim, seed);
   const want = x.slice();
   rope(table, want, T, H, headDim, positions, offset);
   const xg = ctx.upload(x, [T, H, headDim]);

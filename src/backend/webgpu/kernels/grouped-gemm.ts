@@ -78,6 +78,81 @@ fn act(g: f32, u: f32) -> f32 {
   return (uc + 1.0) * (gc * sigm(gc * p.alpha));
 }`;
 
+// WGSL pieces shared with grouped-gemv.ts: both kernels bind the same buffers in the same order, look up their tile
+// the same way and end in the same bias / activation / store epilogue; only names and the grid fields differ.
+
+/**
+ * Gate/up declarations: struct P (with `grid` — the kernel's grid and loop fields, comma-separated — between the
+ * permutation offsets and the activation fields), the bindings p, `x` (the input rows, under that name), perm, wg,
+ * wu, gb, ub, h, the two weight readers and ACT_WGSL.
+ */
+export function groupedGateUpDecls(gdt: GpuWeightDType, udt: GpuWeightDType, x: string, grid: string): string {
+  return `struct P {
+  D: u32, F: u32, k: u32, slotBase: u32, tilesBase: u32, orderBase: u32, ${grid},
+  act: u32, hasGb: u32, hasUb: u32, alpha: f32, limit: f32,
+}
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> ${x}: array<f32>;
+@group(0) @binding(2) var<storage, read> perm: array<u32>;
+${weightBinding(3, 'wg', gdt)}
+${weightBinding(4, 'wu', udt)}
+@group(0) @binding(5) var<storage, read> gb: array<f32>;
+@group(0) @binding(6) var<storage, read> ub: array<f32>;
+@group(0) @binding(7) var<storage, read_write> h: array<f32>;
+${weightReader('wg', gdt)}
+${weightReader('wu', udt)}
+${ACT_WGSL}`;
+}
+
+/** Down declarations: struct P (`grid` as in groupedGateUpDecls, then hasDb), the bindings p, `x`, perm, wd, db, y, the reader. */
+export function groupedDownDecls(ddt: GpuWeightDType, x: string, grid: string): string {
+  return `struct P { D: u32, F: u32, tilesBase: u32, orderBase: u32, ${grid}, hasDb: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> ${x}: array<f32>;
+@group(0) @binding(2) var<storage, read> perm: array<u32>;
+${weightBinding(3, 'wd', ddt)}
+@group(0) @binding(4) var<storage, read> db: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+${weightReader('wd', ddt)}`;
+}
+
+/**
+ * The start of main: linear workgroup index → (tile, column block of the p.<nb> blocks per tile), made uniform
+ * through `info` (past the grid or the actual tile count perm[0]: return), then the tile's expert e, first sorted
+ * row r0 and row count rows.
+ */
+export function groupedTileLookup(nb: string): string {
+  return `  if (li == 0u) {
+    let lin = wid.x + wid.y * p.gx;
+    let tile = lin / p.${nb};
+    var ok = 0u;
+    if (lin < p.total) { if (tile < perm[0]) { ok = 1u; } }
+    info = vec4<u32>(ok, tile, lin % p.${nb}, 0u);
+  }
+  let inf = workgroupUniformLoad(&info);
+  if (inf.x == 0u) { return; }
+  let tb = p.tilesBase + 3u * inf.y;
+  let e = perm[tb];
+  let r0 = perm[tb + 1u];
+  let rows = perm[tb + 2u] - r0;`;
+}
+
+/** Gate/up epilogue for tile row `row`, column `col`, with the dot products in `g` and `u`: biases, act, store to h. */
+export function groupedGateUpEpilogue(g: string, u: string, row: string, col: string): string {
+  return `      var g = ${g};
+      var u = ${u};
+      if (p.hasGb != 0u) { g += gb[e * N + ${col}]; }
+      if (p.hasUb != 0u) { u += ub[e * N + ${col}]; }
+      h[(r0 + ${row}) * N + ${col}] = act(g, u);`;
+}
+
+/** Down epilogue for column `col` with the dot product in `v`: bias, store to y row `dstRow` (the slot's index). */
+export function groupedDownEpilogue(v: string, dstRow: string, col: string): string {
+  return `      var v = ${v};
+      if (p.hasDb != 0u) { v += db[e * N + ${col}]; }
+      y[${dstRow} * N + ${col}] = v;`;
+}
+
 /**
  * The shared kernel: tile lookup (made uniform), the K loop staging the A tile (`loadA` sets v for row r, depth kk)
  * and the weight tiles (`loadW` sets w_<tile> for output column col, depth kk, weight index wi), the FMAs into vec4
@@ -110,19 +185,7 @@ var<workgroup> info: vec4<u32>;
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-  if (li == 0u) {
-    let lin = wid.x + wid.y * p.gx;
-    let tile = lin / p.nNb;
-    var ok = 0u;
-    if (lin < p.total) { if (tile < perm[0]) { ok = 1u; } }
-    info = vec4<u32>(ok, tile, lin % p.nNb, 0u);
-  }
-  let inf = workgroupUniformLoad(&info);
-  if (inf.x == 0u) { return; }
-  let tb = p.tilesBase + 3u * inf.y;
-  let e = perm[tb];
-  let r0 = perm[tb + 1u];
-  let rows = perm[tb + 2u] - r0;
+${groupedTileLookup('nNb')}
   let n0 = inf.z * BN;
   let K = ${o.K};
   let N = ${o.N};
@@ -177,24 +240,11 @@ ${o.epilogue}
 }`;
 }
 
+const GRID = 'nNb: u32, total: u32, gx: u32, bk: u32, nOut: u32';
+
 function gateUpCode(gdt: GpuWeightDType, udt: GpuWeightDType): string {
-  const decls = `struct P {
-  D: u32, F: u32, k: u32, slotBase: u32, tilesBase: u32, orderBase: u32, nNb: u32, total: u32, gx: u32, bk: u32, nOut: u32,
-  act: u32, hasGb: u32, hasUb: u32, alpha: f32, limit: f32,
-}
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> perm: array<u32>;
-${weightBinding(3, 'wg', gdt)}
-${weightBinding(4, 'wu', udt)}
-@group(0) @binding(5) var<storage, read> gb: array<f32>;
-@group(0) @binding(6) var<storage, read> ub: array<f32>;
-@group(0) @binding(7) var<storage, read_write> h: array<f32>;
-${weightReader('wg', gdt)}
-${weightReader('wu', udt)}
-${ACT_WGSL}`;
   return gemmCode({
-    decls,
+    decls: groupedGateUpDecls(gdt, udt, 'x', GRID),
     wtiles: ['g', 'u'],
     K: 'p.D',
     N: 'p.F',
@@ -202,34 +252,20 @@ ${ACT_WGSL}`;
     loadA: 'v = x[rowIdx[r] * K + k0 + kk];',
     loadW: `        w_g = wg_at(wi);
         w_u = wu_at(wi);`,
-    epilogue: `      var g = val_g;
-      var u = val_u;
-      if (p.hasGb != 0u) { g += gb[e * N + col]; }
-      if (p.hasUb != 0u) { u += ub[e * N + col]; }
-      h[(r0 + r) * N + col] = act(g, u);`,
+    epilogue: groupedGateUpEpilogue('val_g', 'val_u', 'r', 'col'),
   });
 }
 
 function downCode(ddt: GpuWeightDType): string {
-  const decls = `struct P { D: u32, F: u32, tilesBase: u32, orderBase: u32, nNb: u32, total: u32, gx: u32, bk: u32, nOut: u32, hasDb: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> h: array<f32>;
-@group(0) @binding(2) var<storage, read> perm: array<u32>;
-${weightBinding(3, 'wd', ddt)}
-@group(0) @binding(4) var<storage, read> db: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;
-${weightReader('wd', ddt)}`;
   return gemmCode({
-    decls,
+    decls: groupedDownDecls(ddt, 'h', GRID),
     wtiles: ['d'],
     K: 'p.F',
     N: 'p.D',
     rowsPrologue: 'ri = perm[p.orderBase + r0 + li];',
     loadA: 'v = h[(r0 + r) * K + k0 + kk];',
     loadW: '        w_d = wd_at(wi);',
-    epilogue: `      var v = val_d;
-      if (p.hasDb != 0u) { v += db[e * N + col]; }
-      y[rowIdx[r] * N + col] = v;`,
+    epilogue: groupedDownEpilogue('val_d', 'rowIdx[r]', 'col'),
   });
 }
 
@@ -253,6 +289,45 @@ export interface GroupedExperts {
 }
 
 /**
+ * A grouped kernel as its dispatchers see it (shared with grouped-gemv.ts): the WGSL `code`, the output columns
+ * `cols` of one workgroup (the grid is one workgroup per tile × block of cols columns, folded by grid2d) and the
+ * values of the kernel's own u32 fields of P after gx (`loop`).
+ */
+export interface GroupedKernel { code: string; cols: number; loop: number[] }
+
+/** Records a gate/up kernel built on groupedGateUpDecls; absent biases are bound to one 16-byte dummy. */
+export function runGroupedGateUp(
+  ctx: GpuContext, kernel: GroupedKernel, x: GpuTensor, pm: MoePermutation, k: number, set: GroupedExperts, act: GatedActivationSpec,
+  h: GpuTensor,
+): void {
+  const nb = cdiv(set.F, kernel.cols);
+  const total = pm.maxTiles * nb;
+  const [gx, gy] = grid2d(total);
+  const params = new Params().u32(set.D).u32(set.F).u32(k).u32(pm.slotBase).u32(pm.tilesBase).u32(pm.orderBase)
+    .u32(nb).u32(total).u32(gx);
+  for (const v of kernel.loop) params.u32(v);
+  params.u32(ACT_CODE[act.kind]).u32(set.gateBias ? 1 : 0).u32(set.upBias ? 1 : 0).f32(act.alpha ?? 1.702).f32(act.limit ?? 7.0);
+  const dummy = set.gateBias && set.upBias ? undefined : ctx.tensor([4]);
+  const gb = set.gateBias?.buffer ?? dummy!;
+  const ub = set.upBias?.buffer ?? dummy!;
+  ctx.run(kernel.code, params, [x, pm.perm, set.gate.buffer, set.up.buffer, gb, ub, h], [gx, gy]);
+  ctx.release(dummy);
+}
+
+/** Records a down kernel built on groupedDownDecls; an absent bias is bound to a 16-byte dummy. */
+export function runGroupedDown(ctx: GpuContext, kernel: GroupedKernel, h: GpuTensor, pm: MoePermutation, set: GroupedExperts, y: GpuTensor): void {
+  const nb = cdiv(set.D, kernel.cols);
+  const total = pm.maxTiles * nb;
+  const [gx, gy] = grid2d(total);
+  const params = new Params().u32(set.D).u32(set.F).u32(pm.tilesBase).u32(pm.orderBase).u32(nb).u32(total).u32(gx);
+  for (const v of kernel.loop) params.u32(v);
+  params.u32(set.downBias ? 1 : 0);
+  const dummy = set.downBias ? undefined : ctx.tensor([4]);
+  ctx.run(kernel.code, params, [h, pm.perm, set.down.buffer, set.downBias?.buffer ?? dummy!, y], [gx, gy]);
+  ctx.release(dummy);
+}
+
+/**
  * h[sorted row, F] = act(gate·x + gb, up·x + ub) for every routed slot of the permutation, gathering x rows
  * [T, D] by token (slot / k). `h` must hold pm.nSlots rows of F.
  */
@@ -260,28 +335,11 @@ export function groupedGateUpGpu(
   ctx: GpuContext, x: GpuTensor, pm: MoePermutation, k: number, set: GroupedExperts, act: GatedActivationSpec, h: GpuTensor,
 ): void {
   if (pm.bm !== MOE_TILE_M) throw new Error(`groupedGateUpGpu: permutation built with ${pm.bm}-row tiles, expected ${MOE_TILE_M}`);
-  const nNb = cdiv(set.F, BN);
-  const total = pm.maxTiles * nNb;
-  const [gx, gy] = grid2d(total);
-  const params = new Params().u32(set.D).u32(set.F).u32(k).u32(pm.slotBase).u32(pm.tilesBase).u32(pm.orderBase)
-    .u32(nNb).u32(total).u32(gx).u32(BK).u32(OUTS)
-    .u32(ACT_CODE[act.kind]).u32(set.gateBias ? 1 : 0).u32(set.upBias ? 1 : 0).f32(act.alpha ?? 1.702).f32(act.limit ?? 7.0);
-  const dummy = set.gateBias && set.upBias ? undefined : ctx.tensor([4]);
-  const gb = set.gateBias?.buffer ?? dummy!;
-  const ub = set.upBias?.buffer ?? dummy!;
-  ctx.run(gateUpCode(set.gate.dtype, set.up.dtype), params, [x, pm.perm, set.gate.buffer, set.up.buffer, gb, ub, h], [gx, gy]);
-  ctx.release(dummy);
+  runGroupedGateUp(ctx, { code: gateUpCode(set.gate.dtype, set.up.dtype), cols: BN, loop: [BK, OUTS] }, x, pm, k, set, act, h);
 }
 
 /** y[slot, D] = h[sorted row] · down[e]ᵀ + db[e] at each routed slot's local index (slot − slotBase). */
 export function groupedDownGpu(ctx: GpuContext, h: GpuTensor, pm: MoePermutation, set: GroupedExperts, y: GpuTensor): void {
   if (pm.bm !== MOE_TILE_M) throw new Error(`groupedDownGpu: permutation built with ${pm.bm}-row tiles, expected ${MOE_TILE_M}`);
-  const nNb = cdiv(set.D, BN);
-  const total = pm.maxTiles * nNb;
-  const [gx, gy] = grid2d(total);
-  const params = new Params().u32(set.D).u32(set.F).u32(pm.tilesBase).u32(pm.orderBase).u32(nNb).u32(total).u32(gx)
-    .u32(BK).u32(OUTS).u32(set.downBias ? 1 : 0);
-  const dummy = set.downBias ? undefined : ctx.tensor([4]);
-  ctx.run(downCode(set.down.dtype), params, [h, pm.perm, set.down.buffer, set.downBias?.buffer ?? dummy!, y], [gx, gy]);
-  ctx.release(dummy);
+  runGroupedDown(ctx, { code: downCode(set.down.dtype), cols: BN, loop: [BK, OUTS] }, h, pm, set, y);
 }

@@ -49,11 +49,12 @@
  * The kernels accept any tile height ≤ 8 (a permutation built with bm ≤ MOE_GEMV_TILE_M).
  */
 import type { GpuContext, GpuTensor } from '../context.js';
-import { Params } from '../context.js';
 import type { GpuWeightDType } from '../weights.js';
-import { cdiv, weightBinding, weightReader } from '../wgsl.js';
-import { grid2d, type MoePermutation } from './moe-permute.js';
-import { ACT_CODE, ACT_WGSL, type GatedActivationSpec, type GroupedExperts } from './grouped-gemm.js';
+import type { MoePermutation } from './moe-permute.js';
+import {
+  groupedDownDecls, groupedDownEpilogue, groupedGateUpDecls, groupedGateUpEpilogue, groupedTileLookup, runGroupedDown,
+  runGroupedGateUp, type GatedActivationSpec, type GroupedExperts,
+} from './grouped-gemm.js';
 
 /** Rows per tile of the GEMV path: the `bm` the permutation is built with. */
 export const MOE_GEMV_TILE_M = 8;
@@ -113,19 +114,7 @@ ${o.wts.map((w) => `var<workgroup> red2_${w}: array<f32, ${8 * PAD}>;`).join('\n
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  if (li == 0u) {
-    let lin = wid.x + wid.y * p.gx;
-    let tile = lin / p.nCb;
-    var ok = 0u;
-    if (lin < p.total) { if (tile < perm[0]) { ok = 1u; } }
-    info = vec4<u32>(ok, tile, lin % p.nCb, 0u);
-  }
-  let inf = workgroupUniformLoad(&info);
-  if (inf.x == 0u) { return; }
-  let tb = p.tilesBase + 3u * inf.y;
-  let e = perm[tb];
-  let r0 = perm[tb + 1u];
-  let rows = perm[tb + 2u] - r0;
+${groupedTileLookup('nCb')}
   let K = ${o.K};
   let N = ${o.N};
   let col = li / TPC;
@@ -175,54 +164,29 @@ ${o.epilogue}
 `;
 }
 
+const GRID = 'nCb: u32, total: u32, gx: u32';
+
 function gateUpCode(gdt: GpuWeightDType, udt: GpuWeightDType): string {
   return gemvCode({
     header: `// grouped GEMV gate/up: ${gdt} gate, ${udt} up`,
-    decls: `struct P {
-  D: u32, F: u32, k: u32, slotBase: u32, tilesBase: u32, orderBase: u32, nCb: u32, total: u32, gx: u32,
-  act: u32, hasGb: u32, hasUb: u32, alpha: f32, limit: f32,
-}
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> xin: array<f32>;
-@group(0) @binding(2) var<storage, read> perm: array<u32>;
-${weightBinding(3, 'wg', gdt)}
-${weightBinding(4, 'wu', udt)}
-@group(0) @binding(5) var<storage, read> gb: array<f32>;
-@group(0) @binding(6) var<storage, read> ub: array<f32>;
-@group(0) @binding(7) var<storage, read_write> h: array<f32>;
-${weightReader('wg', gdt)}
-${weightReader('wu', udt)}
-${ACT_WGSL}`,
+    decls: groupedGateUpDecls(gdt, udt, 'xin', GRID),
     wts: ['wg', 'wu'],
     K: 'p.D',
     N: 'p.F',
     rowBase: (m) => `((p.slotBase + perm[p.orderBase + r0 + ${m}]) / p.k) * K`,
-    epilogue: `      var g = v_wg;
-      var u = v_wu;
-      if (p.hasGb != 0u) { g += gb[e * N + nn]; }
-      if (p.hasUb != 0u) { u += ub[e * N + nn]; }
-      h[(r0 + m) * N + nn] = act(g, u);`,
+    epilogue: groupedGateUpEpilogue('v_wg', 'v_wu', 'm', 'nn'),
   });
 }
 
 function downCode(ddt: GpuWeightDType): string {
   return gemvCode({
     header: `// grouped GEMV down: ${ddt} weight`,
-    decls: `struct P { D: u32, F: u32, tilesBase: u32, orderBase: u32, nCb: u32, total: u32, gx: u32, hasDb: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> xin: array<f32>;
-@group(0) @binding(2) var<storage, read> perm: array<u32>;
-${weightBinding(3, 'wd', ddt)}
-@group(0) @binding(4) var<storage, read> db: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;
-${weightReader('wd', ddt)}`,
+    decls: groupedDownDecls(ddt, 'xin', GRID),
     wts: ['wd'],
     K: 'p.F',
     N: 'p.D',
     rowBase: (m) => `(r0 + ${m}) * K`,
-    epilogue: `      var v = v_wd;
-      if (p.hasDb != 0u) { v += db[e * N + nn]; }
-      y[perm[p.orderBase + r0 + m] * N + nn] = v;`,
+    epilogue: groupedDownEpilogue('v_wd', 'perm[p.orderBase + r0 + m]', 'nn'),
   });
 }
 
@@ -241,17 +205,7 @@ export function groupedGateUpGemvGpu(
   ctx: GpuContext, x: GpuTensor, pm: MoePermutation, k: number, set: GroupedExperts, act: GatedActivationSpec, h: GpuTensor,
 ): void {
   checkPerm(pm, 'groupedGateUpGemvGpu');
-  const nCb = cdiv(set.F, NC);
-  const total = pm.maxTiles * nCb;
-  const [gx, gy] = grid2d(total);
-  const params = new Params().u32(set.D).u32(set.F).u32(k).u32(pm.slotBase).u32(pm.tilesBase).u32(pm.orderBase)
-    .u32(nCb).u32(total).u32(gx)
-    .u32(ACT_CODE[act.kind]).u32(set.gateBias ? 1 : 0).u32(set.upBias ? 1 : 0).f32(act.alpha ?? 1.702).f32(act.limit ?? 7.0);
-  const dummy = set.gateBias && set.upBias ? undefined : ctx.tensor([4]);
-  const gb = set.gateBias?.buffer ?? dummy!;
-  const ub = set.upBias?.buffer ?? dummy!;
-  ctx.run(gateUpCode(set.gate.dtype, set.up.dtype), params, [x, pm.perm, set.gate.buffer, set.up.buffer, gb, ub, h], [gx, gy]);
-  ctx.release(dummy);
+  runGroupedGateUp(ctx, { code: gateUpCode(set.gate.dtype, set.up.dtype), cols: NC, loop: [] }, x, pm, k, set, act, h);
 }
 
 /**
@@ -260,12 +214,5 @@ export function groupedGateUpGemvGpu(
  */
 export function groupedDownGemvGpu(ctx: GpuContext, h: GpuTensor, pm: MoePermutation, set: GroupedExperts, y: GpuTensor): void {
   checkPerm(pm, 'groupedDownGemvGpu');
-  const nCb = cdiv(set.D, NC);
-  const total = pm.maxTiles * nCb;
-  const [gx, gy] = grid2d(total);
-  const params = new Params().u32(set.D).u32(set.F).u32(pm.tilesBase).u32(pm.orderBase).u32(nCb).u32(total).u32(gx)
-    .u32(set.downBias ? 1 : 0);
-  const dummy = set.downBias ? undefined : ctx.tensor([4]);
-  ctx.run(downCode(set.down.dtype), params, [h, pm.perm, set.down.buffer, set.downBias?.buffer ?? dummy!, y], [gx, gy]);
-  ctx.release(dummy);
+  runGroupedDown(ctx, { code: downCode(set.down.dtype), cols: NC, loop: [] }, h, pm, set, y);
 }

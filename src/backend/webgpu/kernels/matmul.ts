@@ -42,6 +42,17 @@ function rep(n: number, f: (i: number) => string): string {
   return Array.from({ length: n }, (_, i) => f(i)).join('\n');
 }
 
+/** The declarations both kernels share: struct P, the bindings p, x, w, bias, y and w's readers (`w_at`, `w_at2`). */
+function linearDecls(dtype: GpuWeightDType): string {
+  return `struct P { M: u32, N: u32, K: u32, hasBias: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+${weightBinding(2, 'w', dtype)}
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+${weightReader('w', dtype)}`;
+}
+
 function gemvCode(dtype: GpuWeightDType, MR: number): string {
   const WG = GEMV_COLS * GEMV_TPC;
   // Row m of x only exists when m < p.M (M is rounded up to the bucket MR); the guards are uniform branches.
@@ -50,13 +61,7 @@ function gemvCode(dtype: GpuWeightDType, MR: number): string {
 const TPC = ${GEMV_TPC}u;
 const NC = ${GEMV_COLS}u;
 const WG = ${WG}u;
-struct P { M: u32, N: u32, K: u32, hasBias: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-${weightBinding(2, 'w', dtype)}
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-${weightReader('w', dtype)}
+${linearDecls(dtype)}
 const S = ${MR * GEMV_COLS}u;
 const PAD = ${MR * GEMV_COLS + 1}u;
 var<workgroup> red: array<f32, ${GEMV_TPC * (MR * GEMV_COLS + 1)}>;
@@ -125,13 +130,7 @@ function gemmCode(dtype: GpuWeightDType): string {
 const BM = ${BM}u;
 const BN = ${BN}u;
 const BK = ${BK}u;
-struct P { M: u32, N: u32, K: u32, hasBias: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-${weightBinding(2, 'w', dtype)}
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-${weightReader('w', dtype)}
+${linearDecls(dtype)}
 // k-major tiles of 4-vectors: As[k·16 + q] = x rows m0 + 4q .. 4q+3 at column k0 + k; Bs likewise for w rows.
 var<workgroup> As: array<vec4<f32>, ${(BK * BM) / 4}>;
 var<workgroup> Bs: array<vec4<f32>, ${(BK * BN) / 4}>;
