@@ -53,7 +53,7 @@
 import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
 import type { GpuWeight, GpuWeightDType } from '../weights.js';
-import { weightBinding, weightReader } from '../wgsl.js';
+import { weightBinding, weightReader, memoCode } from '../wgsl.js';
 
 export interface GpuAttentionOpts {
   scale: number;
@@ -125,7 +125,7 @@ export function attentionSplitPlan(
 }
 
 /** The plain kernel ('full': normalised output) or the split partial kernel ('partial': chunk states). */
-function attentionWgsl(dq: number, dv: number, sinks: GpuWeightDType | null, mode: 'full' | 'partial'): string {
+function attentionWgslUncached(dq: number, dv: number, sinks: GpuWeightDType | null, mode: 'full' | 'partial'): string {
   const vec = dq % 4 === 0;
   const DQN = vec ? dq / 4 : dq; // elements of the q/k arrays per row
   const T = vec ? 'vec4<f32>' : 'f32';
@@ -233,7 +233,7 @@ ${epilogue}
 }
 
 /** The split merge kernel: chunk states [rows, H, chunks, dv + 2] → out rows q0 … (see the header). */
-function mergeWgsl(dv: number, sinks: GpuWeightDType | null): string {
+function mergeWgslUncached(dv: number, sinks: GpuWeightDType | null): string {
   return `// attention merge dv=${dv} sinks=${sinks ?? 'none'}
 struct P { H: u32, nChunks: u32, q0: u32 }
 @group(0) @binding(0) var<uniform> p: P;
@@ -317,3 +317,7 @@ export function attentionGpu(
   ctx.release(part);
   return out;
 }
+
+// Generated WGSL memoised per configuration (see memoCode).
+const attentionWgsl = memoCode(attentionWgslUncached);
+const mergeWgsl = memoCode(mergeWgslUncached);

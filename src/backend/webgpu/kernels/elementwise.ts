@@ -14,7 +14,7 @@
 import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
 import type { GpuWeight, GpuWeightDType } from '../weights.js';
-import { cdiv, weightBinding, weightReader } from '../wgsl.js';
+import { cdiv, weightBinding, weightReader, memoCode } from '../wgsl.js';
 
 const WG = 256;
 const MAX_GROUPS = 65535;
@@ -92,7 +92,7 @@ fn act(g: f32, u: f32) -> f32 { return 0.5 * g * (1.0 + erf_(g * 0.7071067811865
 }`,
 };
 
-function gatedCode(kind: GatedActKind): string {
+function gatedCodeUncached(kind: GatedActKind): string {
   return `// gated activation: ${kind}
 struct P { n: u32, alpha: f32, limit: f32 }
 @group(0) @binding(0) var<uniform> p: P;
@@ -118,7 +118,7 @@ export function gatedAct(ctx: GpuContext, g: GpuTensor, u: GpuTensor, n: number,
   ctx.run(gatedCode(kind), new Params().u32(n).f32(alpha).f32(limit), [g, u], grid(n));
 }
 
-function embedCode(dtype: GpuWeightDType): string {
+function embedCodeUncached(dtype: GpuWeightDType): string {
   return `// embedding gather, ${dtype} table
 struct P { n: u32, D: u32, mult: f32 }
 @group(0) @binding(0) var<uniform> p: P;
@@ -179,3 +179,7 @@ export function copyCols(ctx: GpuContext, src: GpuTensor, srcWidth: number, srcF
   const params = new Params().u32(count).u32(total).u32(srcWidth).u32(srcFrom).u32(dstWidth).u32(dstFrom).u32(srcRowDiv);
   ctx.run(COPY_COLS, params, [src, dst], grid(total));
 }
+
+// Generated WGSL memoised per configuration (see memoCode).
+const gatedCode = memoCode(gatedCodeUncached);
+const embedCode = memoCode(embedCodeUncached);

@@ -32,7 +32,7 @@
 import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
 import type { GpuWeight, GpuWeightDType } from '../weights.js';
-import { cdiv, weightBinding, weightReader } from '../wgsl.js';
+import { cdiv, weightBinding, weightReader, memoCode } from '../wgsl.js';
 import { grid2d, type MoePermutation } from './moe-permute.js';
 
 /** Rows per tile: the `bm` the permutation must be built with. */
@@ -242,7 +242,7 @@ ${o.epilogue}
 
 const GRID = 'nNb: u32, total: u32, gx: u32, bk: u32, nOut: u32';
 
-function gateUpCode(gdt: GpuWeightDType, udt: GpuWeightDType): string {
+function gateUpCodeUncached(gdt: GpuWeightDType, udt: GpuWeightDType): string {
   return gemmCode({
     decls: groupedGateUpDecls(gdt, udt, 'x', GRID),
     wtiles: ['g', 'u'],
@@ -256,7 +256,7 @@ function gateUpCode(gdt: GpuWeightDType, udt: GpuWeightDType): string {
   });
 }
 
-function downCode(ddt: GpuWeightDType): string {
+function downCodeUncached(ddt: GpuWeightDType): string {
   return gemmCode({
     decls: groupedDownDecls(ddt, 'h', GRID),
     wtiles: ['d'],
@@ -343,3 +343,7 @@ export function groupedDownGpu(ctx: GpuContext, h: GpuTensor, pm: MoePermutation
   if (pm.bm !== MOE_TILE_M) throw new Error(`groupedDownGpu: permutation built with ${pm.bm}-row tiles, expected ${MOE_TILE_M}`);
   runGroupedDown(ctx, { code: downCode(set.down.dtype), cols: BN, loop: [BK, OUTS] }, h, pm, set, y);
 }
+
+// Generated WGSL memoised per configuration (see memoCode).
+const gateUpCode = memoCode(gateUpCodeUncached);
+const downCode = memoCode(downCodeUncached);

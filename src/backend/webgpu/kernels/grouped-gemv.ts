@@ -48,6 +48,7 @@
  * Limits: indices are u32; every weight, x, h and y must fit one storage binding (moe.ts checks and chunks tokens).
  * The kernels accept any tile height ≤ 8 (a permutation built with bm ≤ MOE_GEMV_TILE_M).
  */
+import { memoCode } from '../wgsl.js';
 import type { GpuContext, GpuTensor } from '../context.js';
 import type { GpuWeightDType } from '../weights.js';
 import type { MoePermutation } from './moe-permute.js';
@@ -166,7 +167,7 @@ ${o.epilogue}
 
 const GRID = 'nCb: u32, total: u32, gx: u32';
 
-function gateUpCode(gdt: GpuWeightDType, udt: GpuWeightDType): string {
+function gateUpCodeUncached(gdt: GpuWeightDType, udt: GpuWeightDType): string {
   return gemvCode({
     header: `// grouped GEMV gate/up: ${gdt} gate, ${udt} up`,
     decls: groupedGateUpDecls(gdt, udt, 'xin', GRID),
@@ -178,7 +179,7 @@ function gateUpCode(gdt: GpuWeightDType, udt: GpuWeightDType): string {
   });
 }
 
-function downCode(ddt: GpuWeightDType): string {
+function downCodeUncached(ddt: GpuWeightDType): string {
   return gemvCode({
     header: `// grouped GEMV down: ${ddt} weight`,
     decls: groupedDownDecls(ddt, 'xin', GRID),
@@ -216,3 +217,7 @@ export function groupedDownGemvGpu(ctx: GpuContext, h: GpuTensor, pm: MoePermuta
   checkPerm(pm, 'groupedDownGemvGpu');
   runGroupedDown(ctx, { code: downCode(set.down.dtype), cols: NC, loop: [] }, h, pm, set, y);
 }
+
+// Generated WGSL memoised per configuration (see memoCode).
+const gateUpCode = memoCode(gateUpCodeUncached);
+const downCode = memoCode(downCodeUncached);

@@ -28,7 +28,7 @@
 import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
 import type { GpuWeight, GpuWeightDType } from '../weights.js';
-import { cdiv, weightBinding, weightReader } from '../wgsl.js';
+import { cdiv, weightBinding, weightReader, memoCode } from '../wgsl.js';
 
 /** Row counts up to this use the GEMV kernel, larger ones the tiled GEMM. */
 export const GEMV_MAX_ROWS = 8;
@@ -53,7 +53,7 @@ ${weightBinding(2, 'w', dtype)}
 ${weightReader('w', dtype)}`;
 }
 
-function gemvCode(dtype: GpuWeightDType, MR: number): string {
+function gemvCodeUncached(dtype: GpuWeightDType, MR: number): string {
   const WG = GEMV_COLS * GEMV_TPC;
   // Row m of x only exists when m < p.M (M is rounded up to the bucket MR); the guards are uniform branches.
   const guard = (m: number, s: string): string => (m === 0 ? s : `if (${m}u < p.M) { ${s} }`);
@@ -124,7 +124,7 @@ const BM = 64;
 const BN = 64;
 const BK = 16;
 
-function gemmCode(dtype: GpuWeightDType): string {
+function gemmCodeUncached(dtype: GpuWeightDType): string {
   const comp = ['x', 'y', 'z', 'w'];
   return `// linear GEMM: ${dtype} weight
 const BM = ${BM}u;
@@ -235,3 +235,7 @@ export function linearInto(ctx: GpuContext, x: GpuTensor, M: number, K: number, 
 export function linear(ctx: GpuContext, x: GpuTensor, M: number, K: number, w: GpuWeight, bias?: GpuWeight, out?: GpuTensor): GpuTensor {
   return linearInto(ctx, x, M, K, w, out ?? ctx.tensor([M, w.shape[0]!]), bias);
 }
+
+// Generated WGSL memoised per configuration (see memoCode).
+const gemvCode = memoCode(gemvCodeUncached);
+const gemmCode = memoCode(gemmCodeUncached);

@@ -16,13 +16,13 @@
 import type { GpuContext, GpuTensor } from '../context.js';
 import { Params, numelOf } from '../context.js';
 import type { GpuWeight, GpuWeightDType } from '../weights.js';
-import { cdiv, weightBinding, weightReader } from '../wgsl.js';
+import { cdiv, weightBinding, weightReader, memoCode } from '../wgsl.js';
 
 const MAX_GROUPS = 65535;
 
 type Kind = 'rms' | 'layer';
 
-function normCode(kind: Kind, WG: number, wd: GpuWeightDType, bd: GpuWeightDType | undefined, inPlace: boolean): string {
+function normCodeUncached(kind: Kind, WG: number, wd: GpuWeightDType, bd: GpuWeightDType | undefined, inPlace: boolean): string {
   const xAccess = inPlace ? 'read_write' : 'read';
   const out = inPlace ? 'x' : 'y';
   const yDecl = inPlace ? '' : `@group(0) @binding(${bd ? 4 : 3}) var<storage, read_write> y: array<f32>;`;
@@ -111,3 +111,6 @@ export function layerNorm(ctx: GpuContext, x: GpuTensor, rows: number, w: GpuWei
   out?: GpuTensor, width?: number): GpuTensor {
   return runNorm(ctx, 'layer', x, rows, w, b, eps, out, width);
 }
+
+// Generated WGSL memoised per configuration (see memoCode).
+const normCode = memoCode(normCodeUncached);

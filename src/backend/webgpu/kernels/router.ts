@@ -40,7 +40,7 @@ import type { GpuContext, GpuTensor } from '../context.js';
 import { numelOf, Params } from '../context.js';
 import type { GpuWeight } from '../weights.js';
 import type { RouterSpec } from '../../../moe/routers/router.js';
-import { cdiv } from '../wgsl.js';
+import { cdiv, memoCode } from '../wgsl.js';
 
 /** The inference router rules the GPU runs (the RouterSpec kinds of the same names; extra fields are ignored). */
 export type GpuRouterSpec =
@@ -203,7 +203,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let base = t * E;
   let ob = t * k;`;
 
-function routerCode(spec: GpuRouterSpec, NE: number, hasBias: boolean): string {
+function routerCodeUncached(spec: GpuRouterSpec, NE: number, hasBias: boolean): string {
   switch (spec.kind) {
     case 'softmax-topk': {
       const gate = spec.normTopK
@@ -400,3 +400,6 @@ export function routeGpu(
   ctx.run(code, params, bindings, [gx, gy]);
   return { experts, gates };
 }
+
+// Generated WGSL memoised per configuration (see memoCode).
+const routerCode = memoCode(routerCodeUncached);
