@@ -7,6 +7,7 @@
  *   import { loadModelFromUrl } from './switchyard.js';
  *   const { model } = await loadModelFromUrl('/models/qwen3_moe/');
  *   const { logits } = await model.forward(ids, 1);
+ *   const [tokens] = await generateAsync(model, [ids], { maxNewTokens: 32, temperature: 0.7, seed: 1 });
  */
 import { GpuContext } from './backend/webgpu/context.js';
 import { MemoryCheckpoint } from './io/memory-checkpoint.js';
@@ -19,6 +20,7 @@ import { UserError } from './util/errors.js';
 
 export { GpuContext, Params, type GpuTensor, type GpuContextOptions } from './backend/webgpu/context.js';
 export { GpuCausalLM } from './models/gpu-causal-lm.js';
+export { generateAsync, type GenerateOptions } from './infer/generate.js';
 export { MemoryCheckpoint } from './io/memory-checkpoint.js';
 export { specFor, supportedModelTypes } from './models/registry.js';
 export type { Config, WeightOptions, WeightSource } from './io/weight-source.js';

@@ -116,10 +116,12 @@ test('navigator.gpu has an adapter and a GpuContext kernel round trip works in t
   assert.deepEqual(r.out, [30, 60, 90, 120, 150]);
 });
 
-test(`${FIXTURE} fixture: logits computed in the page on WebGPU match the float64 reference within ${TOL}`, { timeout: 120_000 }, async (t) => {
+test(`${FIXTURE} fixture in the page on WebGPU: logits within ${TOL} of the float64 reference, greedy tokens = generated_ids`, { timeout: 120_000 }, async (t) => {
   const ids = fx.ints('input_ids');
   const B = fx.meta.batch;
-  const r = await page.evaluate(async ({ url, folder, ids, B }) => {
+  const S = fx.meta.seq;
+  const prompts = Array.from({ length: B }, (_, b) => ids.slice(b * S, b * S + fx.meta.gen_prompt));
+  const r = await page.evaluate(async ({ url, folder, ids, B, prompts, gen }) => {
     if (!navigator.gpu) return { error: 'navigator.gpu is missing (WebGPU disabled?)' };
     const m = (await import(url)) as Bundle;
     const t0 = performance.now();
@@ -127,11 +129,13 @@ test(`${FIXTURE} fixture: logits computed in the page on WebGPU match the float6
     try {
       const t1 = performance.now();
       const { logits } = await model.forward(ids, B);
-      return { adapter: ctx.adapterName, layers: spec.layers.length, logits: Array.from(logits), loadMs: t1 - t0, forwardMs: performance.now() - t1 };
+      const forwardMs = performance.now() - t1;
+      const generated = await m.generateAsync(model, prompts, { maxNewTokens: gen });
+      return { adapter: ctx.adapterName, layers: spec.layers.length, logits: Array.from(logits), loadMs: t1 - t0, forwardMs, generated };
     } finally {
       ctx.destroy();
     }
-  }, { url: `${base}/dist/browser/switchyard.js`, folder: `${base}/fixture/`, ids, B });
+  }, { url: `${base}/dist/browser/switchyard.js`, folder: `${base}/fixture/`, ids, B, prompts, gen: fx.meta.gen_new });
   assert.ok(!('error' in r), `${r.error}; page errors: ${pageErrors.join(' | ')}`);
   t.diagnostic(`${r.adapter}: load ${r.loadMs!.toFixed(0)} ms, forward ${r.forwardMs!.toFixed(0)} ms`);
   assert.equal(r.layers, 2);
@@ -140,6 +144,10 @@ test(`${FIXTURE} fixture: logits computed in the page on WebGPU match the float6
   const { max, at } = maxAbsDiff(r.logits!, want);
   t.diagnostic(`logits max |diff| vs reference: ${max.toExponential(2)}`);
   assert.ok(max <= TOL, `logits: max |diff| ${max.toExponential(3)} at ${at} (got ${r.logits![at]}, want ${want[at]}) exceeds ${TOL}`);
+  // Greedy KV-cached generation in the page reproduces transformers' generated_ids.
+  const ref = fx.ints('generated_ids');
+  const W = fx.meta.gen_prompt + fx.meta.gen_new;
+  for (let b = 0; b < B; b++) assert.deepEqual(r.generated![b], ref.slice(b * W, (b + 1) * W), `sequence ${b}`);
   // loadModelFromUrl fetched config.json, probed for the index (404) and fetched model.safetensors — nothing else.
   const fetched = served.filter((s) => s.startsWith('/fixture/')).sort();
   assert.deepEqual(fetched, ['/fixture/config.json 200', '/fixture/model.safetensors 200', '/fixture/model.safetensors.index.json 404']);
