@@ -56,6 +56,11 @@ export interface DeviceKVCache<H> {
 
 export interface DeviceOps<H, W, X> {
   readonly name: string;
+  /**
+   * True when weights are copied to device memory at load: the host copies are then read into ordinary typed arrays
+   * (not the CPU backend's WASM heap) and dropped after the upload.
+   */
+  readonly uploadsWeights: boolean;
 
   // ---- weights (device-resident from load on)
   /**

@@ -20,6 +20,7 @@ import { makeRouter } from '../moe/routers/index.js';
 import { SigmoidGroupTopKRouter } from '../moe/routers/sigmoid-group-topk.js';
 import { ropeTable, ropeCosSin, type RopeTable } from '../nn/rope.js';
 import { UserError } from '../util/errors.js';
+import { withPlainWeights } from '../backend/cpu/weight-store.js';
 
 /** Why a spec cannot run on a device backend, or undefined when it can. */
 export function deviceUnsupportedReason(spec: ModelSpec): string | undefined {
@@ -76,14 +77,22 @@ export interface DeviceForwardResult {
 
 export class DeviceCausalLM<H, W, X> {
   private readonly layers: DLayer<W, X>[] = [];
-  private readonly embed: W;
-  private readonly lmHead: W;
-  private readonly lmHeadBias?: W;
-  private readonly finalNorm: DNorm<W>;
+  private embed!: W;
+  private lmHead!: W;
+  private lmHeadBias?: W;
+  private finalNorm!: DNorm<W>;
 
   constructor(readonly ops: DeviceOps<H, W, X>, readonly spec: ModelSpec, ck: WeightSource, opts: DeviceLoadOptions = {}) {
     const why = deviceUnsupportedReason(spec);
     if (why) throw new UserError(`${ops.name}: ${why}`);
+    const load = (): void => this.load(ck, opts);
+    if (ops.uploadsWeights) withPlainWeights(load);
+    else load();
+  }
+
+  private load(ck: WeightSource, opts: DeviceLoadOptions): void {
+    const spec = this.spec;
+    const ops = this.ops;
     const D = spec.hiddenSize;
     const V = spec.vocabSize;
     const embedW = ck.weight(spec.embedding, { keepBf16: true, shape: [V, D] });

@@ -42,6 +42,7 @@ function roundF16(w: Weight): Weight {
 
 export class CpuOps implements DeviceOps<H, Weight, CpuExpertSet> {
   readonly name = 'cpu';
+  readonly uploadsWeights = false;
   constructor(private readonly opts: CpuOpsOptions = {}) {}
 
   weight(w: Weight, exact = false): Weight { return !exact && this.opts.roundMatricesToF16 && w.dtype === 'f32' && w.shape.length >= 2 ? roundF16(w) : w; }

@@ -16,3 +16,18 @@ export function setWeightAllocator(a: WeightAllocator | undefined): void {
 export function allocWeightData(dtype: WeightDType, count: number): Float32Array | Uint16Array {
   return current(dtype, count);
 }
+
+/**
+ * Run `fn` with weights allocated as ordinary typed arrays (garbage-collected once dropped) whatever allocator is
+ * installed: for loaders that copy weights elsewhere (a GPU upload) and must not fill the WASM heap, which never
+ * shrinks and is limited to 4 GiB.
+ */
+export function withPlainWeights<T>(fn: () => T): T {
+  const saved = current;
+  current = plain;
+  try {
+    return fn();
+  } finally {
+    current = saved;
+  }
+}

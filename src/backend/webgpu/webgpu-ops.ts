@@ -36,6 +36,7 @@ const SIGMOID_GATED = `struct P { T: u32, D: u32 }
 
 export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> {
   readonly name = 'webgpu';
+  readonly uploadsWeights = true;
   constructor(readonly ctx: GpuContext, readonly opts: WebGpuOpsOptions = {}) {}
 
   static async create(opts: WebGpuOpsOptions = {}): Promise<WebGpuOps> {
