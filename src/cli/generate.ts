@@ -42,7 +42,8 @@ export interface GenerateCommandOptions {
 
 interface Runner {
   spec: ModelSpec;
-  device: string;
+  /** Where it ran (evaluated after the run: GPU memory then includes the activation pool). */
+  device(): string;
   cpu?: CausalLM;
   run(prompt: number[], opts: GenerateOptions): Promise<number[][]>;
   close(): void;
@@ -57,12 +58,14 @@ async function loadRunner(dir: string, o: GenerateCommandOptions, offload: LoadO
   try {
     if (dev.kind === 'cpu') {
       const { model, spec } = loadModel(dir, { offload, onProgress });
-      return { spec, device: 'cpu', cpu: model, run: async (p, g) => generate(model, [p], g), close: () => model.close() };
+      return { spec, device: () => 'cpu', cpu: model, run: async (p, g) => generate(model, [p], g), close: () => model.close() };
     }
     const ops = dev.ops(o.f16 ?? false);
     const { model, spec } = loadDeviceModel(dir, ops, { onProgress });
+    const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
     return {
-      spec, device: `webgpu (${ops.ctx.adapterName}${o.f16 ? ', f16 weights' : ''})`,
+      spec,
+      device: () => `webgpu (${ops.ctx.adapterName}${o.f16 ? ', f16 weights' : ''}; GPU memory: weights ${mib(ops.ctx.staticBytes)}, activation pool ${mib(ops.ctx.pooledBytes)})`,
       run: (p, g) => generateAsync(model, [p], g),
       close: () => ops.ctx.destroy(),
     };
@@ -161,7 +164,7 @@ export async function generateCommand(dir: string, o: GenerateCommandOptions): P
   out('\n');
   const n = generated.length;
   const decodeRate = n > 1 ? ((n - 1) / ((t1 - first) / 1000)).toFixed(1) : 'n/a';
-  process.stderr.write(`${n} tokens, prefill ${(first - t0).toFixed(0)} ms, decode ${decodeRate} tok/s on ${runner.device}\n`);
+  process.stderr.write(`${n} tokens, prefill ${(first - t0).toFixed(0)} ms, decode ${decodeRate} tok/s on ${runner.device()}\n`);
   const model = runner.cpu;
   if (!model) { runner.close(); return; }
   if (o.trace !== undefined) {

@@ -89,6 +89,8 @@ export class GpuContext {
   private afterSubmit: GPUBuffer[] = [];
   /** Live pooled bytes (allocated from the device, in use or free), for memory reports. */
   pooledBytes = 0;
+  /** Bytes of persistent (weight) buffers created through createStatic. */
+  staticBytes = 0;
   dispatches = 0;
 
   private constructor(device: GPUDevice, adapterName: string, features: ReadonlySet<string>) {
@@ -100,6 +102,9 @@ export class GpuContext {
     // Validation errors (a kernel bug) surface at the next read instead of silently producing zeros.
     device.addEventListener('uncapturederror', (ev) => {
       this.error ??= (ev as GPUUncapturedErrorEvent).error.message.split('\n')[0];
+    });
+    void device.lost.then((info) => {
+      if (info.reason !== 'destroyed') this.error ??= `the GPU device was lost (${info.message || info.reason})`;
     });
   }
 
@@ -165,6 +170,7 @@ export class GpuContext {
   createStatic(data: ArrayBufferView, label?: string): GPUBuffer {
     const size = Math.max(16, Math.ceil(data.byteLength / 4) * 4);
     const buffer = this.device.createBuffer({ size, usage: STORAGE | COPY_SRC | COPY_DST, label });
+    this.staticBytes += size;
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     // writeBuffer needs a multiple of 4 bytes, and a plain ArrayBuffer (weights may sit in the shared WASM heap).
     const whole = bytes.byteLength - (bytes.byteLength % 4);
