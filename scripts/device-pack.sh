@@ -14,7 +14,9 @@
 #                             binaries of other platforms (webgpu/dist keeps linux-x64 only, tokenizers keeps
 #                             linux-x64-gnu only), type declarations and source maps
 # and checks that .gl/ plus dist/ (the two paths to carry) stay under the 64 MiB carry limit.
-# On the device: `bash scripts/device-run.sh dist/bench/gpu-moe-layer.js [args]` with carry [".gl", "dist"].
+#   .gl/dist.tar.xz           the built JavaScript
+#   .gl/shared.tar.xz         ../shared/fixtures/hf and ../shared/baselines (they do not travel otherwise)
+# On the device, with carry [".gl"]: `bash scripts/device-suite.sh tests moe decode` (or device-run.sh for one script).
 #
 # Options (environment): REFRESH_DEBS=1 downloads the .debs again; SKIP_NODE=1 keeps an existing .gl/node.xz.
 set -euo pipefail
@@ -76,11 +78,22 @@ tar -cf - "${EXCLUDES[@]}" "${PKGS[@]}" | xz -T2 -9 > "$GL/node_modules.tar.xz.t
 mv "$GL/node_modules.tar.xz.tmp" "$GL/node_modules.tar.xz"
 echo "node_modules.tar.xz: $(stat -c %s "$GL/node_modules.tar.xz") bytes ($(xz -dc "$GL/node_modules.tar.xz" | wc -c) uncompressed)"
 
-# 4. The carry limit.
-TOTAL=$(du -cb "$GL" dist | tail -1 | cut -f1)
-echo "carry .gl + dist: $TOTAL bytes ($((TOTAL / 1024 / 1024)) MiB of the $((LIMIT / 1024 / 1024)) MiB limit)"
+# 4. The built JavaScript (no maps or declarations) and the reference fixtures + baselines: ../shared beside the
+#    checkout does not travel to the device, so the WebGPU fixture tests read a packed copy (SWITCHYARD_FIXTURES).
+tar --exclude='*.map' --exclude='*.d.ts' -cf - dist | xz -T2 -9 > "$GL/dist.tar.xz.tmp"
+mv "$GL/dist.tar.xz.tmp" "$GL/dist.tar.xz"
+if [ -d ../shared/fixtures/hf ]; then
+  tar -C ../shared -cf - fixtures/hf baselines | xz -T2 -9 > "$GL/shared.tar.xz.tmp"
+  mv "$GL/shared.tar.xz.tmp" "$GL/shared.tar.xz"
+fi
+echo "dist.tar.xz: $(stat -c %s "$GL/dist.tar.xz") bytes; shared.tar.xz: $(stat -c %s "$GL/shared.tar.xz" 2>/dev/null || echo missing) bytes"
+
+# 5. The carry limit: the tracked and untracked-not-ignored files travel too.
+TRACKED=$(git ls-files -z --cached --others --exclude-standard | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
+TOTAL=$(( $(du -cb "$GL" | tail -1 | cut -f1) + TRACKED ))
+echo "working tree $TRACKED bytes + .gl: $TOTAL bytes ($((TOTAL / 1024 / 1024)) MiB of the $((LIMIT / 1024 / 1024)) MiB limit)"
 if [ "$TOTAL" -ge "$LIMIT" ]; then
-  echo "device-pack: .gl + dist exceed the 64 MiB carry limit" >&2
+  echo "device-pack: the working tree + .gl exceed the 64 MiB limit" >&2
   exit 1
 fi
-echo 'carry: [".gl", "dist"]; device command: bash scripts/device-run.sh dist/bench/gpu-moe-layer.js --quick'
+echo 'carry: [".gl"]; device command: bash scripts/device-suite.sh tests moe decode'

@@ -40,6 +40,18 @@ if [ ! -d node_modules ] || { [ -f "$STAMP" ] && [ "$GL/node_modules.tar.xz" -nt
   touch "$STAMP"
 fi
 
+# Built JavaScript and fixtures packed by device-pack.sh (dist/ and ../shared do not travel by themselves).
+if [ -f "$GL/dist.tar.xz" ] && { [ ! -d dist ] || [ "$GL/dist.tar.xz" -nt dist/.device-pack ]; }; then
+  rm -rf dist
+  xz -dc "$GL/dist.tar.xz" | tar -xf -
+  touch dist/.device-pack
+fi
+if [ -f "$GL/shared.tar.xz" ] && [ ! -d "$GL/shared/fixtures/hf" ]; then
+  mkdir -p "$GL/shared"
+  xz -dc "$GL/shared.tar.xz" | tar -C "$GL/shared" -xf -
+fi
+if [ -z "${SWITCHYARD_FIXTURES:-}" ] && [ -d "$GL/shared/fixtures/hf" ]; then export SWITCHYARD_FIXTURES="$PWD/$GL/shared/fixtures/hf"; fi
+
 ICD=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$ICD" ]; then export VK_DRIVER_FILES="$ICD"; fi
 

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Everything the WebGPU issue asks of the lent GPU machine, in as few `run` calls as possible (carry [".gl"] after
+# `bash scripts/device-pack.sh` here). Steps, in the order given:
+#   tests    the WebGPU test suite (every fixture on the GPU, kernels vs CPU references) → $OUT/webgpu-tests.txt
+#   moe      bench/gpu-moe-layer (all shapes, bf16/f16, T = 1…4096)                     → $OUT/gpu-moe-layer.json
+#   decode   bench/gpu-decode (WebGPU vs the CPU backend)                                 → $OUT/gpu-decode.json
+# e.g. run(command="bash scripts/device-suite.sh tests moe", carry=[".gl"], timeout_s=600), then copy the JSON files
+# from files_at into bench/results/ here and commit them.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/switchyard-out}
+mkdir -p "$OUT"
+BASELINE=.gl/shared/baselines/torch_moe_h100.json
+status=0
+for step in "$@"; do
+  case "$step" in
+    tests)
+      bash scripts/device-run.sh scripts/run-tests.mjs backend/webgpu 2>&1 | tee "$OUT/webgpu-tests.txt" | grep -E '^(ℹ|✖)|not ok' ;
+      [ "${PIPESTATUS[0]}" = 0 ] || status=1 ;;
+    moe)
+      bash scripts/device-run.sh dist/bench/gpu-moe-layer.js --baseline "$BASELINE" --out "$OUT/gpu-moe-layer.json" || status=1 ;;
+    decode)
+      bash scripts/device-run.sh dist/bench/gpu-decode.js --out "$OUT/gpu-decode.json" || status=1 ;;
+    *) echo "device-suite: unknown step '$step' (tests, moe, decode)" >&2; exit 2 ;;
+  esac
+done
+exit $status
