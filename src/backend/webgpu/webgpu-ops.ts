@@ -16,6 +16,7 @@ import { routeGpu } from './kernels/router.js';
 import { moeExpertsGpu, type GpuExpertSet } from './kernels/moe.js';
 import { GpuKVCache } from './kv-cache.js';
 import { cdiv } from './wgsl.js';
+import { UserError } from '../../util/errors.js';
 
 export interface WebGpuOpsOptions {
   /** Store f32 matrices as f16 on the GPU (half the memory and bandwidth; accumulation stays f32). */
@@ -43,10 +44,29 @@ export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> 
     return new WebGpuOps(await GpuContext.create(), opts);
   }
 
-  weight(w: Weight, exact = false): GpuWeight { return uploadWeight(this.ctx, w, { f16: !exact && this.opts.f16 }); }
+  /**
+   * Every kernel binds a weight whole, so it must fit one storage binding: a clear error at load (naming the tensor,
+   * its size and the adapter's limit) instead of a failed dispatch later.
+   */
+  private checkFits(name: string, shape: readonly number[], bytesPer: number, count = 1): void {
+    const bytes = shape.reduce((a, b) => a * b, 1) * bytesPer * count;
+    if (bytes > this.ctx.maxBinding) {
+      const gib = (b: number): string => `${(b / 2 ** 30).toFixed(2)} GiB`;
+      throw new UserError(`--device webgpu: ${name} [${count > 1 ? `${count}, ` : ''}${shape.join(', ')}] takes ${gib(bytes)}, more than the `
+        + `adapter's largest storage binding (${gib(this.ctx.maxBinding)})${bytesPer === 4 ? '; --f16 halves it' : ''}`);
+    }
+  }
+
+  weight(w: Weight, exact = false): GpuWeight {
+    const f16 = !exact && this.opts.f16 && w.shape.length >= 2;
+    this.checkFits(w.name, w.shape, w.dtype === 'bf16' || f16 ? 2 : 4);
+    return uploadWeight(this.ctx, w, { f16: !exact && this.opts.f16 });
+  }
   vector(data: Float32Array, name: string): GpuWeight { return uploadF32(this.ctx, data, name); }
   experts(src: ExpertSetSource, name: string): GpuExpertSet {
     const o = { f16: this.opts.f16 };
+    const per = src.gate.every((w) => w.dtype === 'bf16') || this.opts.f16 ? 2 : 4;
+    this.checkFits(`${name} (stacked gate/up/down)`, src.gate[0]!.shape, per, src.E);
     const set: GpuExpertSet = {
       E: src.E, D: src.D, F: src.F,
       gate: uploadStacked(this.ctx, src.gate, `${name}.gate`, o),
