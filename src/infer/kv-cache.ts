@@ -40,4 +40,6 @@ export class KVCache {
   get length(): number {
     return this.layers[0]?.[0]?.length ?? 0;
   }
+  /** Nothing to free on the CPU (the device caches' interface). */
+  release(): void {}
 }

@@ -15,12 +15,14 @@ export interface SlotRoutingResult {
   logits: Float32Array;
 }
 
-export interface FfnResult {
-  out: Float32Array;
-  /** Present for MoE blocks with a fixed-k inference router: what the router decided. */
+export interface FfnResult<H = Float32Array> {
+  out: H;
+  /** Present for CPU MoE blocks with a fixed-k inference router: what the router decided. */
   routing?: Routing;
   /** Present for MoE blocks run by a slot (zoo) router. */
   slots?: SlotRoutingResult;
+  /** Device MoE blocks: the chosen experts (i32 [T, k]) as a backend tensor, released by the caller. */
+  experts?: H;
 }
 
 /**
@@ -32,6 +34,6 @@ export interface FfnContext {
   carry: Map<string, unknown>;
 }
 
-export interface FfnModule {
-  forward(x: Float32Array, T: number, ctx?: FfnContext): FfnResult;
+export interface FfnModule<H = Float32Array> {
+  forward(x: H, T: number, ctx?: FfnContext): FfnResult<H>;
 }

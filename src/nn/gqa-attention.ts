@@ -1,53 +1,60 @@
 /**
  * Multi-head attention with grouped KV heads (GQA/MQA): q/k/v projections (optional biases), optional q/k RMSNorm
  * (per head: Qwen3; whole projection: OLMoE), RoPE, causal softmax (optional sliding window and attention sinks),
- * output projection.
+ * output projection. Written once over the op interface (src/backend/device-ops.ts): the CPU and WebGPU backends run
+ * this same code.
  */
 import type { WeightSource } from '../io/weight-source.js';
 import type { GqaAttentionSpec } from '../models/spec.js';
-import type { Weight } from '../tensor/weight.js';
-import type { LayerKVCache } from '../infer/kv-cache.js';
+import type { DeviceLayerCache, DeviceOps } from '../backend/device-ops.js';
 import type { AttentionModule } from './attention-module.js';
-import { linear } from '../backend/cpu/linear.js';
-import { rmsNorm } from '../backend/cpu/norm.js';
-import { attention } from '../backend/cpu/attention.js';
-import { ropeTable, rope, type RopeTable } from './rope.js';
+import { ropeTable, type RopeTable } from './rope.js';
 import { loadGqaWeights } from './attention-weights.js';
 
-export class GqaAttention implements AttentionModule {
+export class GqaAttention<H, W> implements AttentionModule<H> {
   readonly cacheWidths: { k: number; v: number };
-  private q: Weight; private k: Weight; private v: Weight; private o: Weight;
-  private qb?: Weight; private kb?: Weight; private vb?: Weight; private ob?: Weight;
-  private qNorm?: Float32Array; private kNorm?: Float32Array;
-  private sinks?: Float32Array;
-  private rope: RopeTable;
+  readonly rope: RopeTable;
+  private q: W; private k: W; private v: W; private o: W;
+  private qb?: W; private kb?: W; private vb?: W; private ob?: W;
+  private qNorm?: W; private kNorm?: W;
+  private sinks?: W;
 
-  constructor(private spec: GqaAttentionSpec, D: number, ck: WeightSource, maxPositions: number, keepBf16: boolean) {
+  constructor(private readonly ops: DeviceOps<H, W, unknown>, private readonly spec: GqaAttentionSpec, private readonly D: number,
+    ck: WeightSource, maxPositions: number, keepBf16: boolean) {
     const w = loadGqaWeights(spec, D, ck, keepBf16);
-    this.q = w.q; this.k = w.k; this.v = w.v; this.o = w.o;
-    this.qb = w.qb; this.kb = w.kb; this.vb = w.vb; this.ob = w.ob;
-    this.qNorm = w.qNorm; this.kNorm = w.kNorm; this.sinks = w.sinks;
+    const vec = (a: Float32Array | undefined, name: string): W | undefined => (a ? ops.vector(a, `${spec.prefix}.${name}`) : undefined);
+    const bias = (b: typeof w.qb): W | undefined => (b ? ops.vector(b.data as Float32Array, b.name) : undefined);
+    this.q = ops.weight(w.q); this.k = ops.weight(w.k); this.v = ops.weight(w.v); this.o = ops.weight(w.o);
+    this.qb = bias(w.qb); this.kb = bias(w.kb); this.vb = bias(w.vb); this.ob = bias(w.ob);
+    this.qNorm = vec(w.qNorm, 'q_norm'); this.kNorm = vec(w.kNorm, 'k_norm'); this.sinks = vec(w.sinks, 'sinks');
     this.rope = ropeTable(spec.rope, maxPositions);
     this.cacheWidths = { k: spec.numKvHeads * spec.headDim, v: spec.numKvHeads * spec.headDim };
   }
 
-  forward(x: Float32Array, S: number, start: number, cache: LayerKVCache): Float32Array {
-    const { numHeads: H, numKvHeads: KVH, headDim: hd } = this.spec;
-    const D = this.o.shape[0]!;
-    let q = linear(x, S, D, this.q, this.qb);
-    let k = linear(x, S, D, this.k, this.kb);
-    const v = linear(x, S, D, this.v, this.vb);
+  forward(x: H, S: number, start: number, cache: DeviceLayerCache<H>, cosSin: H): H {
+    const o = this.ops;
+    const { numHeads: Hh, numKvHeads: KVH, headDim: hd } = this.spec;
+    const D = this.D;
+    let q = o.linear(x, S, D, this.q, this.qb);
+    let k = o.linear(x, S, D, this.k, this.kb);
+    const v = o.linear(x, S, D, this.v, this.vb);
     if (this.qNorm && this.kNorm) {
-      q = rmsNorm(q, this.qNorm, this.spec.qkNormEps);
-      k = rmsNorm(k, this.kNorm, this.spec.qkNormEps);
+      const qn = o.rmsNorm(q, S, Hh * hd, this.qNorm, this.spec.qkNormEps);
+      const kn = o.rmsNorm(k, S, KVH * hd, this.kNorm, this.spec.qkNormEps);
+      o.release(q, k);
+      q = qn; k = kn;
     }
-    const pos = Array.from({ length: S }, (_, i) => start + i);
-    rope(this.rope, q, S, H, hd, pos);
-    rope(this.rope, k, S, KVH, hd, pos);
+    const half = this.rope.invFreq.length;
+    o.rope(q, S, Hh, hd, cosSin, half, this.rope.interleaved, 0);
+    o.rope(k, S, KVH, hd, cosSin, half, this.rope.interleaved, 0);
     cache.append(k, v, S);
-    const a = attention(q, S, H, hd, cache.k, cache.v, cache.length, KVH, hd, start, {
+    o.release(k, v);
+    const att = o.attention(q, S, Hh, hd, cache.k, cache.v, cache.length, KVH, hd, start, {
       scale: this.spec.scale, window: this.spec.slidingWindow, sinks: this.sinks,
     });
-    return linear(a, S, H * hd, this.o, this.ob);
+    o.release(q);
+    const out = o.linear(att, S, Hh * hd, this.o, this.ob);
+    o.release(att);
+    return out;
   }
 }

@@ -19,81 +19,89 @@
  * KV cache: this module caches the decompressed per-head keys [H · (qk_nope + qk_rope)] and values [H · v_head_dim]
  * of every token (the simplest exact scheme; no re-projection of the latent at each step). It costs more memory than
  * caching the kv_lora_rank + qk_rope latent, but keeps decoding a plain attention over the cache.
+ * Written once over the op interface (src/backend/device-ops.ts) for every backend.
  */
 import type { WeightSource } from '../io/weight-source.js';
 import type { MlaAttentionSpec } from '../models/spec.js';
-import type { Weight } from '../tensor/weight.js';
-import type { LayerKVCache } from '../infer/kv-cache.js';
+import type { DeviceLayerCache, DeviceOps } from '../backend/device-ops.js';
 import type { AttentionModule } from './attention-module.js';
-import { linear } from '../backend/cpu/linear.js';
-import { rmsNorm } from '../backend/cpu/norm.js';
-import { attention } from '../backend/cpu/attention.js';
-import { ropeTable, rope, type RopeTable } from './rope.js';
+import { ropeTable, type RopeTable } from './rope.js';
 import { loadMlaWeights } from './attention-weights.js';
 
-export class MlaAttention implements AttentionModule {
+export class MlaAttention<H, W> implements AttentionModule<H> {
   readonly cacheWidths: { k: number; v: number };
-  private q?: Weight;
-  private qa?: Weight; private qaBias?: Weight; private qaNorm?: Float32Array; private qb?: Weight;
-  private kva: Weight; private kvaBias?: Weight; private kvaNorm: Float32Array; private kvb: Weight;
-  private o: Weight; private oBias?: Weight;
-  private rope: RopeTable;
+  readonly rope: RopeTable;
+  private q?: W;
+  private qa?: W; private qaBias?: W; private qaNorm?: W; private qb?: W;
+  private kva: W; private kvaBias?: W; private kvaNorm: W; private kvb: W;
+  private o: W; private oBias?: W;
   private readonly qkDim: number;
 
-  constructor(private spec: MlaAttentionSpec, private D: number, ck: WeightSource, maxPositions: number, keepBf16: boolean) {
+  constructor(private readonly ops: DeviceOps<H, W, unknown>, private readonly spec: MlaAttentionSpec, private readonly D: number,
+    ck: WeightSource, maxPositions: number, keepBf16: boolean) {
     const w = loadMlaWeights(spec, D, ck, keepBf16);
-    this.q = w.q; this.qa = w.qa; this.qaBias = w.qaBias; this.qaNorm = w.qaNorm; this.qb = w.qb;
-    this.kva = w.kva; this.kvaBias = w.kvaBias; this.kvaNorm = w.kvaNorm; this.kvb = w.kvb;
-    this.o = w.o; this.oBias = w.oBias;
+    const p = spec.prefix;
+    const bias = (b: typeof w.qaBias): W | undefined => (b ? ops.vector(b.data as Float32Array, b.name) : undefined);
+    this.q = w.q ? ops.weight(w.q) : undefined;
+    this.qa = w.qa ? ops.weight(w.qa) : undefined;
+    this.qaBias = bias(w.qaBias);
+    this.qaNorm = w.qaNorm ? ops.vector(w.qaNorm, `${p}.q_a_layernorm`) : undefined;
+    this.qb = w.qb ? ops.weight(w.qb) : undefined;
+    this.kva = ops.weight(w.kva); this.kvaBias = bias(w.kvaBias);
+    this.kvaNorm = ops.vector(w.kvaNorm, `${p}.kv_a_layernorm`);
+    this.kvb = ops.weight(w.kvb);
+    this.o = ops.weight(w.o); this.oBias = bias(w.oBias);
     this.qkDim = spec.qkNopeDim + spec.qkRopeDim;
     this.rope = ropeTable(spec.rope, maxPositions);
     this.cacheWidths = { k: spec.numHeads * this.qkDim, v: spec.numHeads * spec.vHeadDim };
   }
 
-  forward(x: Float32Array, S: number, start: number, cache: LayerKVCache): Float32Array {
-    const { numHeads: H, kvLoraRank: R, qkNopeDim: dn, qkRopeDim: dr, vHeadDim: dv, normEps } = this.spec;
+  forward(x: H, S: number, start: number, cache: DeviceLayerCache<H>, cosSin: H): H {
+    const o = this.ops;
+    const { numHeads: Hh, kvLoraRank: R, qkNopeDim: dn, qkRopeDim: dr, vHeadDim: dv, normEps } = this.spec;
     const D = this.D;
     const qk = this.qkDim;
 
     // Queries [S, H, qk].
-    let q: Float32Array;
+    let q: H;
     if (this.q) {
-      q = linear(x, S, D, this.q);
+      q = o.linear(x, S, D, this.q);
     } else {
-      const r = this.qa!.shape[0]!;
-      const qa = rmsNorm(linear(x, S, D, this.qa!, this.qaBias), this.qaNorm!, normEps);
-      q = linear(qa, S, r, this.qb!);
+      const r = this.spec.qLoraRank!;
+      const qa = o.linear(x, S, D, this.qa!, this.qaBias);
+      const qan = o.rmsNorm(qa, S, r, this.qaNorm!, normEps);
+      q = o.linear(qan, S, r, this.qb!);
+      o.release(qa, qan);
     }
 
     // Compressed KV [S, R + dr] → latent [S, R] (normalised) and the shared rope key [S, dr].
-    const ckv = linear(x, S, D, this.kva, this.kvaBias);
-    const latent = new Float32Array(S * R);
-    const kpe = new Float32Array(S * dr);
-    for (let s = 0; s < S; s++) {
-      latent.set(ckv.subarray(s * (R + dr), s * (R + dr) + R), s * R);
-      kpe.set(ckv.subarray(s * (R + dr) + R, (s + 1) * (R + dr)), s * dr);
-    }
-    const kv = linear(rmsNorm(latent, this.kvaNorm, normEps), S, R, this.kvb); // [S, H, dn + dv]
+    const ckv = o.linear(x, S, D, this.kva, this.kvaBias);
+    const latent = o.empty([S, R]);
+    const kpe = o.empty([S, dr]);
+    o.copyCols(ckv, R + dr, 0, latent, R, 0, R, S);
+    o.copyCols(ckv, R + dr, R, kpe, dr, 0, dr, S);
+    o.release(ckv);
+    const ln = o.rmsNorm(latent, S, R, this.kvaNorm, normEps);
+    const kv = o.linear(ln, S, R, this.kvb); // [S, H, dn + dv]
+    o.release(latent, ln);
 
-    const pos = Array.from({ length: S }, (_, i) => start + i);
-    rope(this.rope, q, S, H, qk, pos, dn);
-    rope(this.rope, kpe, S, 1, dr, pos);
+    const half = this.rope.invFreq.length;
+    o.rope(q, S, Hh, qk, cosSin, half, this.rope.interleaved, dn);
+    o.rope(kpe, S, 1, dr, cosSin, half, this.rope.interleaved, 0);
 
-    // Full per-head keys [S, H, dn + dr] and values [S, H, dv].
-    const k = new Float32Array(S * H * qk);
-    const v = new Float32Array(S * H * dv);
-    for (let s = 0; s < S; s++) {
-      const pe = kpe.subarray(s * dr, (s + 1) * dr);
-      for (let h = 0; h < H; h++) {
-        const src = (s * H + h) * (dn + dv);
-        const kb = (s * H + h) * qk;
-        k.set(kv.subarray(src, src + dn), kb);
-        k.set(pe, kb + dn);
-        v.set(kv.subarray(src + dn, src + dn + dv), (s * H + h) * dv);
-      }
-    }
+    // Full per-head keys [S, H, dn + dr] (the one rope key broadcast over heads) and values [S, H, dv].
+    const k = o.empty([S * Hh, qk]);
+    const v = o.empty([S * Hh, dv]);
+    o.copyCols(kv, dn + dv, 0, k, qk, 0, dn, S * Hh);
+    o.copyCols(kpe, dr, 0, k, qk, dn, dr, S * Hh, Hh);
+    o.copyCols(kv, dn + dv, dn, v, dv, 0, dv, S * Hh);
+    o.release(kv, kpe);
     cache.append(k, v, S);
-    const a = attention(q, S, H, qk, cache.k, cache.v, cache.length, H, dv, start, { scale: this.spec.scale });
-    return linear(a, S, H * dv, this.o, this.oBias);
+    o.release(k, v);
+    const att = o.attention(q, S, Hh, qk, cache.k, cache.v, cache.length, Hh, dv, start, { scale: this.spec.scale });
+    o.release(q);
+    const out = o.linear(att, S, Hh * dv, this.o, this.oBias);
+    o.release(att);
+    return out;
   }
 }

@@ -1,16 +1,19 @@
-/** A loaded RMSNorm or LayerNorm (from a NormSpec). */
+/** A loaded RMSNorm or LayerNorm (from a NormSpec), on any backend's ops. */
 import type { WeightSource } from '../io/weight-source.js';
 import type { NormSpec } from '../models/spec.js';
-import { rmsNorm, layerNorm } from '../backend/cpu/norm.js';
+import type { DeviceOps } from '../backend/device-ops.js';
 
-export class Norm {
-  private w: Float32Array;
-  private b?: Float32Array;
-  constructor(private spec: NormSpec, D: number, ck: WeightSource) {
-    this.w = ck.weight(`${spec.name}.weight`, { shape: [D] }).data as Float32Array;
-    if (spec.bias) this.b = ck.weight(`${spec.name}.bias`, { shape: [D] }).data as Float32Array;
+export class Norm<H, W> {
+  private w: W;
+  private b?: W;
+  constructor(private readonly ops: DeviceOps<H, W, unknown>, private readonly spec: NormSpec, private readonly D: number, ck: WeightSource) {
+    this.w = ops.vector(ck.weight(`${spec.name}.weight`, { shape: [D] }).data as Float32Array, `${spec.name}.weight`);
+    if (spec.bias) this.b = ops.vector(ck.weight(`${spec.name}.bias`, { shape: [D] }).data as Float32Array, `${spec.name}.bias`);
   }
-  apply(x: Float32Array): Float32Array {
-    return this.spec.kind === 'rms' ? rmsNorm(x, this.w, this.spec.eps) : layerNorm(x, this.w, this.b, this.spec.eps);
+  /** x: [rows, D] → a new normalised tensor. */
+  apply(x: H, rows: number): H {
+    return this.spec.kind === 'rms'
+      ? this.ops.rmsNorm(x, rows, this.D, this.w, this.spec.eps)
+      : this.ops.layerNorm(x, rows, this.D, this.w, this.b, this.spec.eps);
   }
 }

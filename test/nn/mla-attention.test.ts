@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { FIXTURES, maxAbsDiff } from '../helpers/fixtures.js';
 import { Checkpoint, readConfig } from '../../src/io/checkpoint.js';
 import { MlaAttention } from '../../src/nn/mla-attention.js';
+import { CpuOps } from '../../src/backend/cpu/cpu-ops.js';
+import { ropeCosSin } from '../../src/nn/rope.js';
+import type { Weight } from '../../src/tensor/weight.js';
 import { LayerKVCache } from '../../src/infer/kv-cache.js';
 import { specFor } from '../../src/models/registry.js';
 import { ConfigReader } from '../../src/models/common.js';
@@ -28,7 +31,11 @@ for (const name of ['deepseek_v2', 'deepseek_v3']) {
   describe(`MLA attention on ${name} weights`, () => {
     let ck: Checkpoint;
     let spec: ModelSpec;
-    const mods: MlaAttention[] = [];
+    const mods: MlaAttention<Float32Array, Weight>[] = [];
+    const ops = new CpuOps();
+    /** One forward at positions start … start + S − 1 (the decoder builds the RoPE rows the same way). */
+    const fwd = (m: MlaAttention<Float32Array, Weight>, x: Float32Array, S: number, start: number, c: LayerKVCache): Float32Array =>
+      m.forward(x, S, start, c, ropeCosSin(m.rope, Array.from({ length: S }, (_, i) => start + i)));
 
     before(() => {
       const dir = join(FIXTURES, name);
@@ -36,7 +43,7 @@ for (const name of ['deepseek_v2', 'deepseek_v3']) {
       spec = specFor(readConfig(dir), new Set(ck.names()));
       for (const l of spec.layers) {
         assert.equal(l.attention.kind, 'mla');
-        mods.push(new MlaAttention(l.attention as MlaAttentionSpec, spec.hiddenSize, ck, spec.maxPositions, false));
+        mods.push(new MlaAttention(ops, l.attention as MlaAttentionSpec, spec.hiddenSize, ck, spec.maxPositions, false));
       }
     });
     after(() => ck.close());
@@ -55,12 +62,12 @@ for (const name of ['deepseek_v2', 'deepseek_v3']) {
       mods.forEach((m, l) => {
         const x = randomInput(S * D, 17 + l);
         const c1 = new LayerKVCache(m.cacheWidths.k, m.cacheWidths.v, 4);
-        const full = m.forward(x, S, 0, c1);
+        const full = fwd(m, x, S, 0, c1);
         assert.equal(c1.length, S);
 
         const c2 = new LayerKVCache(m.cacheWidths.k, m.cacheWidths.v, 2);
         const step = new Float32Array(S * D);
-        for (let s = 0; s < S; s++) step.set(m.forward(x.subarray(s * D, (s + 1) * D), 1, s, c2), s * D);
+        for (let s = 0; s < S; s++) step.set(fwd(m, x.subarray(s * D, (s + 1) * D), 1, s, c2), s * D);
         assert.ok(maxAbsDiff(step, full).max <= 1e-5, `layer ${l}: token-by-token vs prefill ${maxAbsDiff(step, full).max}`);
 
         const c3 = new LayerKVCache(m.cacheWidths.k, m.cacheWidths.v);
@@ -68,7 +75,7 @@ for (const name of ['deepseek_v2', 'deepseek_v3']) {
         const chunked = new Float32Array(S * D);
         let at = 0;
         for (const n of chunks) {
-          chunked.set(m.forward(x.subarray(at * D, (at + n) * D), n, at, c3), at * D);
+          chunked.set(fwd(m, x.subarray(at * D, (at + n) * D), n, at, c3), at * D);
           at += n;
         }
         assert.ok(maxAbsDiff(chunked, full).max <= 1e-5, `layer ${l}: chunked vs prefill`);
@@ -85,8 +92,8 @@ for (const name of ['deepseek_v2', 'deepseek_v3']) {
       const D = spec.hiddenSize;
       const m = mods[0]!;
       const x = randomInput(6 * D, 5);
-      const short = m.forward(x.subarray(0, 3 * D), 3, 0, new LayerKVCache(m.cacheWidths.k, m.cacheWidths.v));
-      const long = m.forward(x, 6, 0, new LayerKVCache(m.cacheWidths.k, m.cacheWidths.v));
+      const short = fwd(m, x.subarray(0, 3 * D), 3, 0, new LayerKVCache(m.cacheWidths.k, m.cacheWidths.v));
+      const long = fwd(m, x, 6, 0, new LayerKVCache(m.cacheWidths.k, m.cacheWidths.v));
       assert.ok(maxAbsDiff(short, long.subarray(0, 3 * D)).max <= 1e-6);
     });
   });
