@@ -102,7 +102,6 @@ export class Trainer {
   private step = 0;
   private readonly schedule: (s: number) => number;
   private readonly trainable: Var[];
-  private loadAcc: Float64Array[] = [];
   private loadSteps: Float64Array[][] = [];
 
   constructor(readonly config: Config, readonly hyper: TrainHyper, readonly data: TrainerData, readonly opts: TrainerOptions = {}) {
