@@ -32,15 +32,9 @@ import { runExperts, type ExpertWeights } from '../src/moe/experts.js';
 import type { Weight } from '../src/tensor/weight.js';
 import { progress } from '../src/cli/progress.js';
 import { median, randomInput } from './stats.js';
+import type { MoeLayerShape } from './moe-shape.js';
 
-interface Shape {
-  name: string;
-  D: number;
-  F: number;
-  E: number;
-  k: number;
-  normTopK: boolean;
-}
+type Shape = MoeLayerShape;
 
 const quick = process.argv.includes('--quick');
 const SHAPES: Shape[] = quick

@@ -51,15 +51,9 @@ import { routeGpu, type GpuRouterSpec } from '../src/backend/webgpu/kernels/rout
 import { moeExpertsGpu, type GpuExpertSet } from '../src/backend/webgpu/kernels/moe.js';
 import { progress } from '../src/cli/progress.js';
 import { median, randomInput } from './stats.js';
+import type { MoeLayerShape } from './moe-shape.js';
 
-interface Shape {
-  name: string;
-  D: number;
-  F: number;
-  E: number;
-  k: number;
-  normTopK: boolean;
-}
+type Shape = MoeLayerShape;
 
 type Dtype = 'bf16' | 'f16';
 

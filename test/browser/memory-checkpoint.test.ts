@@ -18,18 +18,8 @@ import { CausalLM } from '../../src/models/causal-lm.js';
 import { fetchCheckpoint } from '../../src/browser.js';
 import { UserError } from '../../src/util/errors.js';
 import { Fixture, FIXTURES } from '../helpers/fixtures.js';
+import { userError } from '../helpers/user-error.js';
 
-function userError(fn: () => unknown, re: RegExp): void {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof UserError, `expected a UserError matching ${re}, got ${err === undefined ? 'no error' : String(err)}`);
-  assert.ok(!/[\n\r]/.test(err.message), `one line: ${JSON.stringify(err.message)}`);
-  assert.match(err.message, re);
-}
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const fixtureFiles = (name: string): Map<string, Uint8Array> =>

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Checkpoint, readConfig } from '../../src/io/checkpoint.js';
 import { encodeSafetensors, type TensorToWrite } from '../../src/io/safetensors.js';
-import { SafetensorsError, UserError } from '../../src/util/errors.js';
+import { SafetensorsError } from '../../src/util/errors.js';
+import { userError } from '../helpers/user-error.js';
 
 const root = mkdtempSync(join(tmpdir(), 'switchyard-ckpt-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -26,18 +27,6 @@ function folder(files: Record<string, string | Uint8Array | Record<string, Tenso
   return d;
 }
 
-function userError(fn: () => unknown, re: RegExp): UserError {
-  let err: unknown;
-  try {
-    fn();
-  } catch (e) {
-    err = e;
-  }
-  assert.ok(err instanceof UserError, `expected a UserError matching ${re}, got ${err === undefined ? 'no error' : String(err)}`);
-  assert.ok(!/[\n\r]/.test(err.message), `message should be one line: ${JSON.stringify(err.message)}`);
-  assert.match(err.message, re);
-  return err;
-}
 
 const CONFIG = JSON.stringify({ model_type: 'mixtral', hidden_size: 4 });
 const f32 = (...v: number[]) => Float32Array.from(v);
