@@ -82,3 +82,10 @@ export function f16ArrayToF32(src: Uint16Array, dst: Float32Array = new Float32A
   for (let i = 0; i < src.length; i++) dst[i] = t[src[i]!]!;
   return dst;
 }
+
+/** Round a float32 array to IEEE f16 bits (round to nearest even). */
+export function f32ArrayToF16(src: Float32Array): Uint16Array {
+  const out = new Uint16Array(src.length);
+  for (let i = 0; i < src.length; i++) out[i] = f32ToF16(src[i]!);
+  return out;
+}

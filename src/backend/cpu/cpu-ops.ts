@@ -6,7 +6,7 @@
  */
 import type { Weight } from '../../tensor/weight.js';
 import { weightToF32 } from '../../tensor/weight.js';
-import { f16ToF32, f32ToF16 } from '../../tensor/dtype.js';
+import { f16ArrayToF32, f32ArrayToF16 } from '../../tensor/dtype.js';
 import type { ActivationSpec, DeviceKVCache, DeviceOps, DeviceRouterSpec, ExpertSetSource } from '../device-ops.js';
 import { linear } from './linear.js';
 import { rmsNorm, layerNorm } from './norm.js';
@@ -34,10 +34,12 @@ export interface CpuOpsOptions {
 }
 
 function roundF16(w: Weight): Weight {
-  const f = weightToF32(w);
-  const out = new Float32Array(f.length);
-  for (let i = 0; i < f.length; i++) out[i] = f16ToF32(f32ToF16(f[i]!));
-  return { name: w.name, dtype: 'f32', shape: w.shape, data: out };
+  return { name: w.name, dtype: 'f32', shape: w.shape, data: f16ArrayToF32(f32ArrayToF16(weightToF32(w))) };
+}
+
+/** GPT-OSS's clamped-SwiGLU constants (the CPU activation's defaults where the spec leaves them out). */
+function gptOssOpts(act: ActivationSpec): { alpha: number; limit: number } | undefined {
+  return act.kind === 'gpt_oss' ? { alpha: act.alpha ?? 1.702, limit: act.limit ?? 7 } : undefined;
 }
 
 export class CpuOps implements DeviceOps<H, Weight, CpuExpertSet> {
@@ -89,8 +91,7 @@ export class CpuOps implements DeviceOps<H, Weight, CpuExpertSet> {
   addScaled(h: H, a: H, n: number, s: number): void { for (let i = 0; i < n; i++) h[i]! += a[i]! * s; }
   scale(x: H, n: number, s: number): void { for (let i = 0; i < n; i++) x[i]! *= s; }
   gatedAct(g: H, u: H, n: number, act: ActivationSpec): void {
-    const opts = act.kind === 'gpt_oss' ? { alpha: act.alpha ?? 1.702, limit: act.limit ?? 7 } : undefined;
-    gatedActivation(act.kind, g.subarray(0, n), u.subarray(0, n), opts);
+    gatedActivation(act.kind, g.subarray(0, n), u.subarray(0, n), gptOssOpts(act));
   }
   copyCols(src: H, srcWidth: number, srcFrom: number, dst: H, dstWidth: number, dstFrom: number, count: number, rows: number, srcRowDiv = 1): void {
     for (let r = 0; r < rows; r++) {
@@ -113,7 +114,7 @@ export class CpuOps implements DeviceOps<H, Weight, CpuExpertSet> {
     const D = x.length / T;
     const routing = { T, k, E: set.E, logits: new Float32Array(0), scores: new Float32Array(0), experts: Int32Array.from(experts), gates };
     const out = new Float32Array(T * D);
-    const cfg = { act: act.kind, actOpts: act.kind === 'gpt_oss' ? { alpha: act.alpha ?? 1.702, limit: act.limit ?? 7 } : undefined };
+    const cfg = { act: act.kind, actOpts: gptOssOpts(act) };
     runExperts(x, D, routing, dispatch(routing), (e) => set.experts[e]!, cfg, out);
     return out;
   }

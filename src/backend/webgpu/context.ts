@@ -124,8 +124,6 @@ export class GpuContext {
   /** A software rasteriser (lavapipe/llvmpipe, SwiftShader, WARP): correct but slower than the CPU kernels. */
   get isSoftware(): boolean { return /llvmpipe|lavapipe|swiftshader|warp|software/i.test(this.adapterName); }
 
-  get hasF16(): boolean { return this.features.has('shader-f16'); }
-  get hasSubgroups(): boolean { return this.features.has('subgroups'); }
 
   // ---------------------------------------------------------------- buffers
 
@@ -159,11 +157,6 @@ export class GpuContext {
       if (!list) this.free.set(size, (list = []));
       list.push(t.buffer);
     }
-  }
-
-  /** A view of a tensor with another shape (same buffer, same numel or fewer). */
-  view(t: GpuTensor, shape: readonly number[]): GpuTensor {
-    return { buffer: t.buffer, shape, dtype: t.dtype };
   }
 
   /** A persistent (unpooled) buffer filled with `data`, for weights. Written at once with writeBuffer (never pooled). */

@@ -5,17 +5,16 @@
  */
 import type { Weight } from '../../tensor/weight.js';
 import type { ActivationSpec, DeviceKVCache, DeviceOps, DeviceRouterSpec, ExpertSetSource } from '../device-ops.js';
-import { GpuContext, Params, type GpuTensor } from './context.js';
+import { GpuContext, type GpuTensor } from './context.js';
 import { uploadF32, uploadStacked, uploadWeight, type GpuWeight } from './weights.js';
 import { linear } from './kernels/matmul.js';
 import { rmsNorm, layerNorm } from './kernels/norm.js';
-import { addScaled, scaleInPlace, gatedAct, embed, copyCols } from './kernels/elementwise.js';
+import { addScaled, addSigmoidGated, scaleInPlace, gatedAct, embed, copyCols } from './kernels/elementwise.js';
 import { applyRopeGpu } from './kernels/rope.js';
 import { attentionGpu } from './kernels/attention.js';
 import { routeGpu } from './kernels/router.js';
 import { moeExpertsGpu, type GpuExpertSet } from './kernels/moe.js';
 import { GpuKVCache } from './kv-cache.js';
-import { cdiv } from './wgsl.js';
 import { UserError } from '../../util/errors.js';
 
 export interface WebGpuOpsOptions {
@@ -23,17 +22,6 @@ export interface WebGpuOpsOptions {
   f16?: boolean;
 }
 
-const SIGMOID_GATED = `struct P { T: u32, D: u32 }
-@group(0) @binding(0) var<uniform> p: P;
-@group(0) @binding(1) var<storage, read_write> out: array<f32>;
-@group(0) @binding(2) var<storage, read> s: array<f32>;
-@group(0) @binding(3) var<storage, read> g: array<f32>;
-@compute @workgroup_size(256) fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let i = gid.x + gid.y * nw.x * 256u;
-  if (i >= p.T * p.D) { return; }
-  let t = i / p.D;
-  out[i] = out[i] + s[i] / (1.0 + exp(-g[t]));
-}`;
 
 export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> {
   readonly name = 'webgpu';
@@ -126,10 +114,6 @@ export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> 
   moe(x: GpuTensor, T: number, experts: GpuTensor, gates: GpuTensor, k: number, set: GpuExpertSet, act: ActivationSpec): GpuTensor {
     return moeExpertsGpu(this.ctx, x, T, experts, gates, k, set, { kind: act.kind, alpha: act.alpha, limit: act.limit });
   }
-  addSigmoidGated(out: GpuTensor, s: GpuTensor, g: GpuTensor, T: number, D: number): void {
-    const groups = cdiv(T * D, 256);
-    const x = Math.min(groups, 65535);
-    this.ctx.run(SIGMOID_GATED, new Params().u32(T).u32(D), [out, s, g], [x, cdiv(groups, x)]);
-  }
+  addSigmoidGated(out: GpuTensor, s: GpuTensor, g: GpuTensor, T: number, D: number): void { addSigmoidGated(this.ctx, out, s, g, T, D); }
   flush(): void { this.ctx.flush(); }
 }

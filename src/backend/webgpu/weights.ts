@@ -4,7 +4,7 @@
  * A bf16 checkpoint stays bf16 on the GPU (exact, half the memory of f32); f32 weights can be stored as f16 on request.
  */
 import type { Weight } from '../../tensor/weight.js';
-import { f32ToF16 } from '../../tensor/dtype.js';
+import { bf16ArrayToF32, f32ArrayToF16 } from '../../tensor/dtype.js';
 import type { GpuContext } from './context.js';
 
 export type GpuWeightDType = 'f32' | 'f16' | 'bf16';
@@ -19,12 +19,6 @@ export interface GpuWeight {
 export interface UploadOptions {
   /** Store f32 matrices as f16 (vectors — norms, biases — stay f32). */
   f16?: boolean;
-}
-
-export function f32ArrayToF16(src: Float32Array): Uint16Array {
-  const out = new Uint16Array(src.length);
-  for (let i = 0; i < src.length; i++) out[i] = f32ToF16(src[i]!);
-  return out;
 }
 
 /** Upload one weight (matrices may be stored as f16; 1-D weights always stay in their dtype or f32). */
@@ -58,14 +52,7 @@ export function uploadStacked(ctx: GpuContext, ws: readonly Weight[], name: stri
     return { buffer: ctx.createStatic(data, name), dtype: 'bf16', shape: [ws.length, ...shape], name };
   }
   const data = new Float32Array(per * ws.length);
-  ws.forEach((w, i) => data.set(w.dtype === 'f32' ? (w.data as Float32Array) : bf16Widen(w.data as Uint16Array), i * per));
+  ws.forEach((w, i) => data.set(w.dtype === 'f32' ? (w.data as Float32Array) : bf16ArrayToF32(w.data as Uint16Array), i * per));
   if (opts.f16) return { buffer: ctx.createStatic(f32ArrayToF16(data), name), dtype: 'f16', shape: [ws.length, ...shape], name };
   return { buffer: ctx.createStatic(data, name), dtype: 'f32', shape: [ws.length, ...shape], name };
-}
-
-function bf16Widen(src: Uint16Array): Float32Array {
-  const out = new Float32Array(src.length);
-  const u = new Uint32Array(out.buffer);
-  for (let i = 0; i < src.length; i++) u[i] = src[i]! << 16;
-  return out;
 }

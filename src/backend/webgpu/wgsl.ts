@@ -27,6 +27,18 @@ fn ${name}_at2(i: u32) -> vec2<f32> { let w = ${name}[i >> 1u]; return vec2<f32>
 /** Ceil division. */
 export const cdiv = (a: number, b: number): number => Math.ceil(a / b);
 
+/** Most workgroups per grid dimension (WebGPU's default limit). */
+export const MAX_GRID_DIM = 65535;
+
+/**
+ * `groups` workgroups as a [x, y] grid with x ≤ 65535 (2-D only past that). Kernels recover the flat workgroup index
+ * as wid.y · x + wid.x, reading x from num_workgroups or from a parameter; the surplus of the last row exits early.
+ */
+export function grid2d(groups: number): [number, number] {
+  const gx = Math.max(1, Math.min(groups, MAX_GRID_DIM));
+  return [gx, Math.max(1, cdiv(groups, gx))];
+}
+
 /**
  * Memoise a WGSL generator by its (small, JSON-able) arguments, so a dispatch reuses the same string object: no
  * regeneration, and the pipeline cache's Map lookup hits V8's cached string hash instead of rehashing kilobytes.

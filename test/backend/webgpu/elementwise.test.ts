@@ -15,8 +15,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { GpuContext } from '../../../src/backend/webgpu/context.js';
 import { uploadWeight } from '../../../src/backend/webgpu/weights.js';
-import { addScaled, scaleInPlace, gatedAct, embed, copyCols, type GatedActKind } from '../../../src/backend/webgpu/kernels/elementwise.js';
-import { gatedActivation } from '../../../src/backend/cpu/activations.js';
+import { addScaled, addSigmoidGated, scaleInPlace, gatedAct, embed, copyCols, type GatedActKind } from '../../../src/backend/webgpu/kernels/elementwise.js';
+import { gatedActivation, sigmoid } from '../../../src/backend/cpu/activations.js';
 import { seededUniform } from '../../../src/train/model/rng.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../../src/tensor/dtype.js';
 
@@ -52,6 +52,25 @@ test('addScaled and scaleInPlace over odd sizes', async () => {
     for (let i = 0; i < n; i++) assert.equal(got2[i], Math.fround(got[i]! * Math.fround(s)), `scale n=${n} [${i}]`);
     assert.equal(got2[n], 99);
     ctx.release(h, a);
+  }
+});
+
+test('addSigmoidGated adds sigmoid(g[t]) · s[t, :] per row (the CPU MoeBlock\'s shared-expert gate)', async () => {
+  // f32 exp and one division, then one add: |err| ≤ 8u·(|out| + |s|) covers WGSL's exp error (≤ 3 + 2|x| ulp, |g| ≤ 4).
+  const r = seededUniform(3);
+  for (const [T, D] of [[1, 5], [3, 64], [7, 129]] as const) {
+    const outs = rand(T * D, r, 2), ss = rand(T * D, r, 2), gs = rand(T, r, 4);
+    const out = ctx.upload(Float32Array.from([...outs, 99]), [T * D + 1]);
+    const sT = ctx.upload(ss, [T, D]);
+    const g = ctx.upload(gs, [T]);
+    addSigmoidGated(ctx, out, sT, g, T, D);
+    const got = await ctx.read(out);
+    for (let i = 0; i < T * D; i++) {
+      const ref = outs[i]! + sigmoid(gs[Math.floor(i / D)]!) * ss[i]!;
+      assert.ok(Math.abs(got[i]! - ref) <= 8 * U * (Math.abs(outs[i]!) + Math.abs(ss[i]!)) + 1e-7, `T=${T} D=${D} [${i}]: ${got[i]} vs ${ref}`);
+    }
+    assert.equal(got[T * D], 99);
+    ctx.release(out, sT, g);
   }
 });
 

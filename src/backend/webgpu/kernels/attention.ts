@@ -53,7 +53,7 @@
 import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
 import type { GpuWeight, GpuWeightDType } from '../weights.js';
-import { weightBinding, weightReader, memoCode } from '../wgsl.js';
+import { weightBinding, weightReader, memoCode, MAX_GRID_DIM } from '../wgsl.js';
 
 export interface GpuAttentionOpts {
   scale: number;
@@ -77,7 +77,7 @@ export interface AttentionSplitPlan {
 }
 
 const WG = 64;
-const MAX_WG_DIM = 65535;
+const MAX_WG_DIM = MAX_GRID_DIM;
 const WORKGROUP_BYTES = 16384;
 /** Workgroups the split path aims for (fills a ~132-SM GPU at ~8 resident 64-invocation workgroups per SM). */
 const SPLIT_TARGET_WG = 1024;

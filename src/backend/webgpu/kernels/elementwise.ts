@@ -14,17 +14,11 @@
 import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
 import type { GpuWeight, GpuWeightDType } from '../weights.js';
-import { cdiv, weightBinding, weightReader, memoCode } from '../wgsl.js';
+import { cdiv, weightBinding, weightReader, memoCode, grid2d } from '../wgsl.js';
 
 const WG = 256;
-const MAX_GROUPS = 65535;
-
 /** A grid of ≥ n/256 workgroups, 2-D when 1-D would exceed 65535. */
-function grid(n: number): [number, number] {
-  const groups = cdiv(n, WG);
-  const gy = cdiv(groups, MAX_GROUPS);
-  return [cdiv(groups, gy), gy];
-}
+const grid = (n: number): [number, number] => grid2d(cdiv(n, WG));
 
 /** The shader's flat element index (pairs with `grid`). */
 const MAIN = `@compute @workgroup_size(${WG})
@@ -55,6 +49,27 @@ export function addScaled(ctx: GpuContext, h: GpuTensor, a: GpuTensor, n: number
   distinct(h, a, 'addScaled');
   if (n === 0) return;
   ctx.run(ADD_SCALED, new Params().u32(n).f32(s), [h, a], grid(n));
+}
+
+const ADD_SIGMOID_GATED = `struct P { n: u32, D: u32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<storage, read> s: array<f32>;
+@group(0) @binding(3) var<storage, read> g: array<f32>;
+${MAIN}
+  if (i >= p.n) { return; }
+  out[i] = out[i] + s[i] / (1.0 + exp(-g[i / p.D]));
+}`;
+
+/** out[t, :] += sigmoid(g[t]) · s[t, :] over [T, D], in place (Qwen2-MoE's gated shared expert). */
+export function addSigmoidGated(ctx: GpuContext, out: GpuTensor, s: GpuTensor, g: GpuTensor, T: number, D: number): void {
+  const n = T * D;
+  needs(out, n, 'out', 'addSigmoidGated');
+  needs(s, n, 's', 'addSigmoidGated');
+  needs(g, T, 'g', 'addSigmoidGated');
+  distinct(out, s, 'addSigmoidGated');
+  if (n === 0) return;
+  ctx.run(ADD_SIGMOID_GATED, new Params().u32(n).u32(D), [out, s, g], grid(n));
 }
 
 const SCALE = `struct P { n: u32, s: f32 }

@@ -32,8 +32,8 @@
 import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
 import type { GpuWeight, GpuWeightDType } from '../weights.js';
-import { cdiv, weightBinding, weightReader, memoCode } from '../wgsl.js';
-import { grid2d, type MoePermutation } from './moe-permute.js';
+import { cdiv, weightBinding, weightReader, memoCode, grid2d } from '../wgsl.js';
+import type { MoePermutation } from './moe-permute.js';
 
 /** Rows per tile: the `bm` the permutation must be built with. */
 export const MOE_TILE_M = 32;

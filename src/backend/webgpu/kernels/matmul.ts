@@ -28,14 +28,13 @@
 import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
 import type { GpuWeight, GpuWeightDType } from '../weights.js';
-import { cdiv, weightBinding, weightReader, memoCode } from '../wgsl.js';
+import { cdiv, weightBinding, weightReader, memoCode, grid2d, MAX_GRID_DIM } from '../wgsl.js';
 
 /** Row counts up to this use the GEMV kernel, larger ones the tiled GEMM. */
 export const GEMV_MAX_ROWS = 8;
 
 const GEMV_COLS = 4;
 const GEMV_TPC = 64; // threads per output column
-const MAX_GROUPS = 65535;
 
 /** `f(i)` for i in [0, n), joined by newlines (the kernels are unrolled in the WGSL text, not by the compiler). */
 function rep(n: number, f: (i: number) => string): string {
@@ -218,14 +217,12 @@ export function linearInto(ctx: GpuContext, x: GpuTensor, M: number, K: number, 
   const b = bias ? bias.buffer : zeroBias(ctx);
   const params = new Params().u32(M).u32(N).u32(K).u32(bias ? 1 : 0);
   if (M <= GEMV_MAX_ROWS) {
-    const groups = cdiv(N, GEMV_COLS);
-    const gy = cdiv(groups, MAX_GROUPS);
     const MR = M <= 1 ? 1 : M <= 2 ? 2 : M <= 4 ? 4 : 8;
-    ctx.run(gemvCode(w.dtype, MR), params, [x, w.buffer, b, out], [cdiv(groups, gy), gy]);
+    ctx.run(gemvCode(w.dtype, MR), params, [x, w.buffer, b, out], grid2d(cdiv(N, GEMV_COLS)));
   } else {
     const gx = cdiv(N, BN);
     const gy = cdiv(M, BM);
-    if (gx > MAX_GROUPS || gy > MAX_GROUPS) throw new Error(`linear: [${M}, ${N}] output is too large for one dispatch`);
+    if (gx > MAX_GRID_DIM || gy > MAX_GRID_DIM) throw new Error(`linear: [${M}, ${N}] output is too large for one dispatch`);
     ctx.run(gemmCode(w.dtype), params, [x, w.buffer, b, out], [gx, gy]);
   }
   return out;

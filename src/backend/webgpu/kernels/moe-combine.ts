@@ -10,8 +10,7 @@
  */
 import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
-import { cdiv } from '../wgsl.js';
-import { grid2d } from './moe-permute.js';
+import { cdiv, grid2d } from '../wgsl.js';
 
 const WG = 256;
 

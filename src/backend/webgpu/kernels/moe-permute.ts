@@ -33,10 +33,9 @@
  */
 import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
-import { cdiv } from '../wgsl.js';
+import { cdiv, grid2d } from '../wgsl.js';
 
 const BLOCK = 256;
-const MAX_GROUPS = 65535;
 
 export interface MoePermutation {
   /** The u32 tensor described in the file comment (the caller releases it). */
@@ -168,11 +167,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   perm[p.orderBase + pos] = s;
 }`;
 
-/** A 2-D grid of `groups` workgroups (x ≤ 65535). */
-export function grid2d(groups: number): [number, number] {
-  const gx = Math.max(1, Math.min(groups, MAX_GROUPS));
-  return [gx, Math.max(1, cdiv(groups, gx))];
-}
 
 /**
  * Sort slots [slotBase, slotBase + n) of `experts` (i32, flattened [T, k]) by expert and cut the groups into tiles

@@ -16,9 +16,8 @@
 import type { GpuContext, GpuTensor } from '../context.js';
 import { Params, numelOf } from '../context.js';
 import type { GpuWeight, GpuWeightDType } from '../weights.js';
-import { cdiv, weightBinding, weightReader, memoCode } from '../wgsl.js';
+import { weightBinding, weightReader, memoCode, grid2d } from '../wgsl.js';
 
-const MAX_GROUPS = 65535;
 
 type Kind = 'rms' | 'layer';
 
@@ -89,9 +88,8 @@ function runNorm(ctx: GpuContext, kind: Kind, x: GpuTensor, rows: number, w: Gpu
   if (groups === 0) return y;
   const inPlace = y.buffer === x.buffer;
   const WG = G <= 128 ? 64 : 256;
-  const gy = cdiv(groups, MAX_GROUPS);
   const bindings = [x, w.buffer, ...(b ? [b.buffer] : []), ...(inPlace ? [] : [y])];
-  ctx.run(normCode(kind, WG, w.dtype, b?.dtype, inPlace), new Params().u32(G).u32(groups).f32(eps), bindings, [cdiv(groups, gy), gy]);
+  ctx.run(normCode(kind, WG, w.dtype, b?.dtype, inPlace), new Params().u32(G).u32(groups).f32(eps), bindings, grid2d(groups));
   return y;
 }
 

@@ -18,13 +18,12 @@
  */
 import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
-import { cdiv } from '../wgsl.js';
+import { cdiv, grid2d } from '../wgsl.js';
 import { ropeCosSin, type RopeTable } from '../../../nn/rope.js';
 
 export { ropeCosSin };
 
 const WG = 64;
-const MAX_WG_DIM = 65535;
 
 /** Upload `ropeCosSin(table, positions)` as a [T, half, 2] tensor (release it after the last `applyRopeGpu`). */
 export function uploadRopeCosSin(ctx: GpuContext, table: RopeTable, positions: ArrayLike<number>): GpuTensor {
@@ -68,8 +67,7 @@ export function applyRopeGpu(
   if (n === 0) return;
   if (n >= 2 ** 32) throw new Error(`applyRopeGpu: ${n} pairs exceed the 32-bit index range`);
   const groups = cdiv(n, WG);
-  const gx = Math.min(groups, MAX_WG_DIM);
-  const gy = cdiv(groups, gx);
+  const [gx, gy] = grid2d(groups);
   const params = new Params().u32(n).u32(half).u32(H).u32(headDim).u32(offset).u32(interleaved ? 1 : 0).u32(gx);
   ctx.run(ROPE_WGSL, params, [x, cosSin], [gx, gy]);
 }

@@ -40,7 +40,7 @@ import type { GpuContext, GpuTensor } from '../context.js';
 import { numelOf, Params } from '../context.js';
 import type { GpuWeight } from '../weights.js';
 import type { RouterSpec } from '../../../moe/routers/router.js';
-import { cdiv, memoCode } from '../wgsl.js';
+import { cdiv, memoCode, grid2d } from '../wgsl.js';
 
 /** The inference router rules the GPU runs (the RouterSpec kinds of the same names; extra fields are ignored). */
 export type GpuRouterSpec =
@@ -55,7 +55,6 @@ export const GPU_ROUTER_MAX_E = 256;
 export const GPU_ROUTER_MAX_K = 16;
 
 const WG = 64;
-const MAX_GROUPS = 65535;
 
 /** Whether `routeGpu` implements this router kind (the research routers of zoo.ts are CPU/trainable only). */
 export function gpuRouterSupported(spec: RouterSpec): boolean {
@@ -391,8 +390,7 @@ export function routeGpu(
   const NE = Math.max(32, Math.ceil(E / 32) * 32);
   const code = routerCode(spec, NE, useBias);
   const groups = cdiv(T, WG);
-  const gx = Math.min(groups, MAX_GROUPS);
-  const gy = cdiv(groups, gx);
+  const [gx, gy] = grid2d(groups);
   const scaling = spec.kind === 'sigmoid-group-topk' || spec.kind === 'group-limited-greedy' ? spec.scaling : 1;
   const twoEps = spec.kind === 'sparsemixer' ? 2 * spec.jitterEps : 0;
   const params = new Params().u32(T).u32(E).u32(k).u32(nGroup).u32(topkGroup).u32(gx * WG).f32(scaling).f32(twoEps);
