@@ -5,7 +5,7 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Fixture, fixtureNames, maxAbsDiff } from './fixtures.js';
+import { Fixture, assertSameTopK, fixtureNames, maxAbsDiff } from './fixtures.js';
 import { loadDeviceModel, type LoadedDeviceModel } from '../../src/models/load-device.js';
 import type { DeviceForwardResult } from '../../src/models/device-causal-lm.js';
 import type { DeviceOps } from '../../src/backend/device-ops.js';
@@ -48,19 +48,7 @@ export function deviceFixtureSuite<H, W, X>(o: DeviceSuiteOptions<H, W, X>): voi
         let checked = 0;
         m.spec.layers.forEach((ls, l) => {
           if (ls.ffn.kind !== 'moe' || !fx.has(`router_in.${l}`)) return;
-          const k = ls.ffn.topK;
-          const got = fwd.experts![l]!;
-          const key = [0, 1, 2].map((j) => `router_out${j}.${l}`)
-            .find((n) => fx.has(n) && fx.io.info(n).dtype === 'I64' && fx.shape(n).at(-1) === k);
-          assert.ok(key, `no integer [T, ${k}] router output for layer ${l}`);
-          const ref = fx.ints(key);
-          const T = ref.length / k;
-          assert.equal(got.length, T * k);
-          for (let t = 0; t < T; t++) {
-            const g = [...got.subarray(t * k, t * k + k)].sort((a, b) => a - b);
-            const w = ref.slice(t * k, t * k + k).sort((a, b) => a - b);
-            assert.deepEqual(g, w, `layer ${l} token ${t}`);
-          }
+          assertSameTopK(fx, l, ls.ffn.topK, fwd.experts![l]!);
           checked++;
         });
         assert.ok(checked > 0, 'no MoE layer with router references');

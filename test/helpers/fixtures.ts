@@ -1,6 +1,7 @@
 /** Access to the Hugging Face reference fixtures in ../shared/fixtures/hf (tests only). */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import assert from 'node:assert/strict';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { FileSource } from '../../src/io/file-source.js';
 
@@ -45,6 +46,24 @@ export class Fixture {
     if (info.dtype === 'I64') return Array.from(new BigInt64Array(b.buffer, b.byteOffset, b.byteLength / 8), Number);
     if (info.dtype === 'I32') return Array.from(new Int32Array(b.buffer, b.byteOffset, b.byteLength / 4));
     throw new Error(`${key} is ${info.dtype}`);
+  }
+}
+
+/**
+ * Assert that `got` ([T, k] expert ids of MoE layer l, any order within a token) picks the same expert set per token
+ * as the fixture's reference router output for that layer (the integer [T, k] `router_out{j}.l`).
+ */
+export function assertSameTopK(fx: Fixture, l: number, k: number, got: ArrayLike<number>): void {
+  const key = [0, 1, 2].map((j) => `router_out${j}.${l}`)
+    .find((n) => fx.has(n) && fx.io.info(n).dtype === 'I64' && fx.shape(n).at(-1) === k);
+  assert.ok(key, `no integer [T, ${k}] router output for layer ${l}`);
+  const ref = fx.ints(key);
+  const T = ref.length / k;
+  assert.equal(got.length, T * k, `layer ${l}: ${got.length} expert ids for ${T} tokens × ${k}`);
+  for (let t = 0; t < T; t++) {
+    const g = Array.from({ length: k }, (_, j) => got[t * k + j]!).sort((a, b) => a - b);
+    const w = ref.slice(t * k, t * k + k).sort((a, b) => a - b);
+    assert.deepEqual(g, w, `layer ${l} token ${t}`);
   }
 }
 

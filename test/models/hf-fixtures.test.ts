@@ -9,7 +9,7 @@
  */
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { Fixture, fixtureNames, maxAbsDiff } from '../helpers/fixtures.js';
+import { Fixture, assertSameTopK, fixtureNames, maxAbsDiff } from '../helpers/fixtures.js';
 import { loadModel, type LoadedModel } from '../../src/models/load.js';
 import type { ForwardResult } from '../../src/models/causal-lm.js';
 import { MoeBlock } from '../../src/moe/moe-block.js';
@@ -76,16 +76,7 @@ for (const kernel of KERNELS) for (const name of fixtureNames()) {
         const x = fx.f32(`router_in.${l}`);
         const T = x.length / m.spec.hiddenSize;
         const routing = layer.ffn.router.route(layer.ffn.routerLogits(x, T), T);
-        const k = routing.k;
-        const key = [0, 1, 2].map((j) => `router_out${j}.${l}`)
-          .find((n) => fx.has(n) && fx.io.info(n).dtype === 'I64' && fx.shape(n).at(-1) === k);
-        assert.ok(key, `no integer [T, ${k}] router output for layer ${l}`);
-        const ref = fx.ints(key);
-        for (let t = 0; t < T; t++) {
-          const got = [...routing.experts.subarray(t * k, t * k + k)].sort((a, b) => a - b);
-          const want = ref.slice(t * k, t * k + k).sort((a, b) => a - b);
-          assert.deepEqual(got, want, `layer ${l} token ${t}`);
-        }
+        assertSameTopK(fx, l, routing.k, routing.experts);
         checked++;
       });
       assert.ok(checked > 0, 'no MoE layer with router references');
