@@ -4,8 +4,9 @@
  * expert FFNs (`moeExpertsGpu`, SiLU-gated, weights stacked [E, F, D] / [E, F, D] / [E, D, F]). Nothing is read back
  * inside a layer. Shapes (the baseline's three): mixtral-8x7b (D 4096, F 14336, E 8, k 2, normTopK), qwen3-30b-a3b
  * (D 2048, F 768, E 128, k 8, normTopK), olmoe-1b-7b (D 2048, F 1024, E 64, k 8, no renormalisation); storage dtypes
- * bf16 and f16 (the router weight too; activations and accumulation are f32 whatever the storage); T = 1, 8, 64, 512,
- * 4096 tokens.
+ * bf16 and f16 (the router weight too; accumulation is f32 whatever the storage; f16 layers run their expert GEMMs on
+ * tensor cores — coop-gemm.ts, activations rounded to f16 — where the adapter has subgroup matrices, column
+ * `kernel`); T = 1, 8, 64, 512, 4096 tokens.
  *
  * Weights: random bits written straight into GPU buffers in 64 MiB chunks from a host xorshift stream (random sign
  * and mantissa, magnitudes 2^-9 … 2^-5, never NaN/Inf) — no f32 copy of the multi-GB expert weights is ever made.
@@ -39,6 +40,7 @@
  *                                      (a subset: its rows replace the same rows of the results file)
  *   node dist/bench/gpu-moe-layer.js --baseline PATH   (baseline file elsewhere)
  *   node dist/bench/gpu-moe-layer.js --out FILE        (results elsewhere, e.g. under $OUT on the device machine)
+ *   node dist/bench/gpu-moe-layer.js --no-tensor-cores  (f16 layers on the f32 tiled kernels even with subgroup matrices)
  *   node dist/bench/gpu-moe-layer.js --quick           (tiny shapes, T = 1, 8, 64; ~1 min on lavapipe; no results file)
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -48,7 +50,7 @@ import { GpuContext, type GpuTensor } from '../src/backend/webgpu/context.js';
 import type { GpuWeight } from '../src/backend/webgpu/weights.js';
 import { linear } from '../src/backend/webgpu/kernels/matmul.js';
 import { routeGpu, type GpuRouterSpec } from '../src/backend/webgpu/kernels/router.js';
-import { moeExpertsGpu, type GpuExpertSet } from '../src/backend/webgpu/kernels/moe.js';
+import { moeExpertKernel, moeExpertsGpu, type GpuExpertSet } from '../src/backend/webgpu/kernels/moe.js';
 import { progress } from '../src/cli/progress.js';
 import { median, randomInput } from './stats.js';
 import type { MoeLayerShape } from './moe-shape.js';
@@ -59,6 +61,8 @@ type Dtype = 'bf16' | 'f16';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
+/** --no-tensor-cores: f16 layers on the f32 tiled kernels even where the adapter has subgroup matrices. */
+const noTensorCores = argv.includes('--no-tensor-cores');
 const arg = (name: string): string | undefined => {
   const i = argv.indexOf(name);
   return i >= 0 ? argv[i + 1] : undefined;
@@ -254,6 +258,8 @@ interface CaseResult {
   fractionOfH100Copy: number;
   adapter: string;
   copyGBps: number;
+  /** The grouped expert kernels this T took: 'gemv' (decode), 'coop' (tensor cores) or 'gemm' (f32 tiles). */
+  expertKernel: 'gemv' | 'coop' | 'gemm';
 }
 
 interface Skipped {
@@ -360,6 +366,7 @@ async function runCase(ctx: GpuContext, l: Layer, T: number, baseline: Baseline 
       fractionOfH100Copy: gbps / H100_COPY_GBPS,
       adapter: ctx.adapterName,
       copyGBps,
+      expertKernel: moeExpertKernel(ctx, l.set, T * sh.k),
     };
   } finally {
     ctx.release(...xs);
@@ -382,7 +389,7 @@ function table(header: string[], rows: string[][], leftCols: number): string[] {
 async function main(): Promise<void> {
   const t0 = performance.now();
   const baseline = loadBaseline();
-  const ctx = await GpuContext.create();
+  const ctx = await GpuContext.create({ subgroupMatrix: !noTensorCores });
   const limits = ctx.device.limits;
   console.log(`adapter: ${ctx.adapterName}${ctx.isSoftware ? ' (software renderer)' : ''}; features: ${[...ctx.features].join(', ') || 'none'}; ` +
     `max storage binding ${(ctx.maxBinding / 2 ** 20).toFixed(0)} MiB, max buffer ${(limits.maxBufferSize / 2 ** 20).toFixed(0)} MiB`);
@@ -446,11 +453,12 @@ async function main(): Promise<void> {
   const out: string[] = [''];
   const otherDevice = results.some((r) => r.baselineOtherDevice);
   out.push(`WebGPU MoE layer (router linear + softmax top-k + grouped SiLU experts), random weights — ${ctx.adapterName}, node ${process.version}`);
-  const header = ['shape', 'dtype', 'T', 'ms/layer [min–max]', 'reps', 'TFLOP/s', 'experts', 'GB/s', 'eager ms', '× eager', 'grouped ms', '× grouped', ''];
+  const header = ['shape', 'dtype', 'T', 'kernel', 'ms/layer [min–max]', 'reps', 'TFLOP/s', 'experts', 'GB/s', 'eager ms', '× eager', 'grouped ms', '× grouped', ''];
   const rows = results.map((r) => [
     `${r.model} (D ${r.D}, F ${r.F}, E ${r.E}, k ${r.k})`,
     r.dtype,
     String(r.T),
+    r.expertKernel === 'coop' ? 'tensor cores' : r.expertKernel,
     `${fmtMs(r.msMedian)} [${fmtMs(r.msMin)}–${fmtMs(r.msMax)}]`,
     `${r.reps}×${r.batches}`,
     fmtSig(r.tflops),

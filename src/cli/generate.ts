@@ -36,7 +36,7 @@ export interface GenerateCommandOptions {
   offloadPolicy?: string;
   /** cpu (default), webgpu, or auto (a hardware WebGPU adapter when there is one, else the CPU). */
   device?: DeviceChoice;
-  /** With --device webgpu: store f32 matrices as f16 on the GPU. */
+  /** With --device webgpu: store matrices as f16 on the GPU (and use tensor cores where the adapter has them). */
   f16?: boolean;
 }
 
@@ -65,7 +65,7 @@ async function loadRunner(dir: string, o: GenerateCommandOptions, offload: LoadO
     const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
     return {
       spec,
-      device: () => `webgpu (${ops.ctx.adapterName}${o.f16 ? ', f16 weights' : ''}; GPU memory: weights ${mib(ops.ctx.staticBytes)}, activation pool ${mib(ops.ctx.pooledBytes)})`,
+      device: () => `webgpu (${ops.ctx.adapterName}${o.f16 ? `, f16 weights${ops.ctx.subgroupMatrix ? ', tensor cores' : ''}` : ''}; GPU memory: weights ${mib(ops.ctx.staticBytes)}, activation pool ${mib(ops.ctx.pooledBytes)})`,
       run: (p, g) => generateAsync(model, [p], g),
       close: () => ops.ctx.destroy(),
     };

@@ -13,6 +13,8 @@ interface DeviceReport {
   adapter?: string;
   features?: string[];
   maxBindingBytes?: number;
+  /** The f16 tensor-core fragment the adapter offers, in words. */
+  tensorCores?: string;
   /** Largest stacked expert projection [E, F, D] of any MoE layer, as it would be stored on the GPU. */
   largestExpertProjectionBytes?: number;
   fits?: boolean;
@@ -27,8 +29,10 @@ async function deviceReport(dir: string, s: ModelSummary, choice: DeviceChoice, 
     const bytesPer = bf16 || f16 ? 2 : 4;
     const largest = Math.max(0, ...s.perLayer.map((l) => (l.routedParams / 3) * bytesPer));
     const features = [...ctx.features];
+    const sgm = ctx.subgroupMatrix;
     return {
       device: 'webgpu', adapter: ctx.adapterName, features, maxBindingBytes: ctx.maxBinding,
+      tensorCores: sgm ? `f16 ${sgm.m}×${sgm.n}×${sgm.k} subgroup matrices, subgroups of ${sgm.subgroupSize} (used with --f16)` : 'none (no f16 subgroup matrices)',
       largestExpertProjectionBytes: largest, fits: largest <= ctx.maxBinding,
     };
   } finally {
@@ -54,6 +58,7 @@ export async function inspectCommand(dir: string, opts: { json?: boolean; device
   if (dev?.device === 'cpu') lines.push(`device           cpu${dev.reason ? ` (${dev.reason})` : ''}`);
   if (dev?.device === 'webgpu') {
     lines.push(`device           webgpu: ${dev.adapter} [${dev.features!.join(', ')}], max storage binding ${fmtBytes(dev.maxBindingBytes!)}`);
+    lines.push(`tensor cores     ${dev.tensorCores!}`);
     lines.push(`expert stacks    largest [E, F, D] projection ${fmtBytes(dev.largestExpertProjectionBytes!)}: ${dev.fits
       ? 'fits one binding' : 'does NOT fit one binding (bf16/--f16 halves f32; otherwise run it on the CPU)'}`);
   }

@@ -8,6 +8,7 @@ import { gatedActivation, type GatedActivation } from '../backend/cpu/activation
 import type { Weight } from '../tensor/weight.js';
 import type { Routing } from './routers/router.js';
 import type { Dispatch } from './dispatch.js';
+import { roundToF16 } from '../tensor/dtype.js';
 
 export interface ExpertWeights {
   gate: Weight; // [F, D]
@@ -21,16 +22,23 @@ export interface ExpertWeights {
 export interface ExpertsConfig {
   act: GatedActivation;
   actOpts?: { alpha: number; limit: number };
+  /**
+   * Round the inputs of the three matmuls (x, and the activated hidden) through IEEE f16, as tensor-core kernels
+   * see them (the reference for WebGPU's f16 path on subgroup matrices; see CpuOps).
+   */
+  roundInputsToF16?: boolean;
 }
 
 /** One gated FFN over rows x[n, D] → [n, D]. Shared by routed experts, shared experts and dense layers. */
 export function gatedFfn(x: Float32Array, n: number, D: number, w: ExpertWeights, cfg: ExpertsConfig): Float32Array {
   const F = w.gate.shape[0]!;
+  if (cfg.roundInputsToF16) x = roundToF16(x.slice(0, n * D));
   const g = new Float32Array(n * F);
   const u = new Float32Array(n * F);
   linearInto(x, n, D, w.gate, g, w.gateBias);
   linearInto(x, n, D, w.up, u, w.upBias);
   gatedActivation(cfg.act, g, u, cfg.actOpts);
+  if (cfg.roundInputsToF16) roundToF16(g);
   const y = new Float32Array(n * D);
   linearInto(g, n, F, w.down, y, w.downBias);
   return y;

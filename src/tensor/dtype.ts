@@ -89,3 +89,12 @@ export function f32ArrayToF16(src: Float32Array): Uint16Array {
   for (let i = 0; i < src.length; i++) out[i] = f32ToF16(src[i]!);
   return out;
 }
+
+/**
+ * Round float32 values through IEEE f16 in place (the values tensor-core kernels multiply: finite values beyond
+ * ±65504 are clamped there first, as the kernels do). Returns `a`.
+ */
+export function roundToF16(a: Float32Array): Float32Array {
+  for (let i = 0; i < a.length; i++) a[i] = f16ToF32(f32ToF16(Math.max(-65504, Math.min(65504, a[i]!))));
+  return a;
+}

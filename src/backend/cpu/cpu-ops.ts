@@ -6,7 +6,7 @@
  */
 import type { Weight } from '../../tensor/weight.js';
 import { weightToF32 } from '../../tensor/weight.js';
-import { f16ArrayToF32, f32ArrayToF16 } from '../../tensor/dtype.js';
+import { f16ArrayToF32, f32ArrayToF16, roundToF16 } from '../../tensor/dtype.js';
 import type { ActivationSpec, DeviceKVCache, DeviceOps, DeviceRouterSpec, ExpertSetSource } from '../device-ops.js';
 import { linear } from './linear.js';
 import { rmsNorm, layerNorm } from './norm.js';
@@ -31,6 +31,12 @@ export interface CpuOpsOptions {
    * reference its f16 path is compared with.
    */
   roundMatricesToF16?: boolean;
+  /**
+   * With roundMatricesToF16: also round the activations entering every matmul with such a matrix (dense linears and
+   * expert FFNs) through f16, as WebGPU's tensor-core kernels do (coop-gemm.ts). Router matmuls (exact weights)
+   * keep f32 inputs.
+   */
+  roundMatmulInputsToF16?: boolean;
 }
 
 function roundF16(w: Weight): Weight {
@@ -45,9 +51,16 @@ function gptOssOpts(act: ActivationSpec): { alpha: number; limit: number } | und
 export class CpuOps implements DeviceOps<H, Weight, CpuExpertSet> {
   readonly name = 'cpu';
   readonly uploadsWeights = false;
+  /** The matrices rounded through f16 at load (their matmuls round inputs too with roundMatmulInputsToF16). */
+  private readonly halfMatrices = new WeakSet<Weight>();
   constructor(private readonly opts: CpuOpsOptions = {}) {}
 
-  weight(w: Weight, exact = false): Weight { return !exact && this.opts.roundMatricesToF16 && w.dtype === 'f32' && w.shape.length >= 2 ? roundF16(w) : w; }
+  weight(w: Weight, exact = false): Weight {
+    if (exact || !this.opts.roundMatricesToF16 || w.shape.length < 2) return w;
+    const r = roundF16(w);
+    this.halfMatrices.add(r);
+    return r;
+  }
   vector(data: Float32Array, name: string): Weight { return { name, dtype: 'f32', shape: [data.length], data }; }
   experts(src: ExpertSetSource): CpuExpertSet {
     const experts: ExpertWeights[] = [];
@@ -81,7 +94,10 @@ export class CpuOps implements DeviceOps<H, Weight, CpuExpertSet> {
     if (mult !== 1) for (let i = 0; i < out.length; i++) out[i]! *= mult;
     return out;
   }
-  linear(x: H, M: number, K: number, w: Weight, bias?: Weight): H { return linear(x, M, K, w, bias); }
+  linear(x: H, M: number, K: number, w: Weight, bias?: Weight): H {
+    const xin = this.opts.roundMatmulInputsToF16 && this.halfMatrices.has(w) ? roundToF16(x.slice(0, M * K)) : x;
+    return linear(xin, M, K, w, bias);
+  }
   rmsNorm(x: H, rows: number, width: number, w: Weight, eps: number): H {
     return rmsNorm(x.subarray(0, rows * width), w.data as Float32Array, eps);
   }
@@ -114,7 +130,7 @@ export class CpuOps implements DeviceOps<H, Weight, CpuExpertSet> {
     const D = x.length / T;
     const routing = { T, k, E: set.E, logits: new Float32Array(0), scores: new Float32Array(0), experts: Int32Array.from(experts), gates };
     const out = new Float32Array(T * D);
-    const cfg = { act: act.kind, actOpts: gptOssOpts(act) };
+    const cfg = { act: act.kind, actOpts: gptOssOpts(act), roundInputsToF16: this.opts.roundMatmulInputsToF16 === true };
     runExperts(x, D, routing, dispatch(routing), (e) => set.experts[e]!, cfg, out);
     return out;
   }

@@ -11,7 +11,7 @@
  * writeBuffer into a pooled buffer, and a released buffer may be handed out again at once. The parameters are the
  * one writeBuffer: staged on the host while recording and written just before the submit that reads them.
  */
-import { requestGpuDevice, type RequestGpuOptions } from './gpu.js';
+import { requestGpuDevice, type RequestGpuOptions, type SubgroupMatrixShape } from './gpu.js';
 
 export type GpuDType = 'f32' | 'i32' | 'u32';
 
@@ -66,6 +66,8 @@ interface CachedPipeline {
 export interface GpuContextOptions extends RequestGpuOptions {
   /** Use a given device (browser apps that own one). */
   device?: GPUDevice;
+  /** false: never use subgroup-matrix (tensor-core) kernels even where the adapter has them (default: use them). */
+  subgroupMatrix?: boolean;
 }
 
 export class GpuContext {
@@ -73,6 +75,11 @@ export class GpuContext {
   readonly adapterName: string;
   readonly features: ReadonlySet<string>;
   readonly maxBinding: number;
+  /**
+   * The f16 → f32 tensor-core fragment when the device has subgroup matrices (Dawn's
+   * chromium-experimental-subgroup-matrix); f16 matmuls then take the kernels of coop-gemm.ts.
+   */
+  readonly subgroupMatrix?: SubgroupMatrixShape;
   private pipelines = new Map<string, CachedPipeline>();
   /** Bind groups by pipeline and buffers (buffers get ids on first use); cleared when pooled buffers are destroyed. */
   private bindGroups = new Map<string, GPUBindGroup>();
@@ -93,10 +100,11 @@ export class GpuContext {
   staticBytes = 0;
   dispatches = 0;
 
-  private constructor(device: GPUDevice, adapterName: string, features: ReadonlySet<string>) {
+  private constructor(device: GPUDevice, adapterName: string, features: ReadonlySet<string>, subgroupMatrix?: SubgroupMatrixShape) {
     this.device = device;
     this.adapterName = adapterName;
     this.features = features;
+    if (subgroupMatrix) this.subgroupMatrix = subgroupMatrix;
     this.maxBinding = device.limits.maxStorageBufferBindingSize;
     this.uniform = device.createBuffer({ size: UNIFORM_BYTES, usage: UNIFORM | COPY_DST, label: 'switchyard params' });
     // Validation errors (a kernel bug) surface at the next read instead of silently producing zeros.
@@ -118,7 +126,7 @@ export class GpuContext {
   static async create(opts: GpuContextOptions = {}): Promise<GpuContext> {
     if (opts.device) return new GpuContext(opts.device, 'external device', new Set(opts.device.features as unknown as Iterable<string>));
     const d = await requestGpuDevice(opts);
-    return new GpuContext(d.device, d.adapterName, d.features);
+    return new GpuContext(d.device, d.adapterName, d.features, opts.subgroupMatrix === false ? undefined : d.subgroupMatrix);
   }
 
   /** A software rasteriser (lavapipe/llvmpipe, SwiftShader, WARP): correct but slower than the CPU kernels. */

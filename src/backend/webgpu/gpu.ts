@@ -5,10 +5,44 @@
  */
 import { UserError } from '../../util/errors.js';
 
+/**
+ * The tensor-core fragment a kernel can use: f16 × f16 → f32 subgroup matrices of m×k by k×n (the adapter's
+ * `chromium-experimental-subgroup-matrix` configuration), on subgroups of `subgroupSize` invocations.
+ */
+export interface SubgroupMatrixShape {
+  m: number;
+  n: number;
+  k: number;
+  subgroupSize: number;
+}
+
 export interface GpuDeviceInfo {
   device: GPUDevice;
   adapterName: string;
   features: ReadonlySet<string>;
+  /** Present when the device was created with subgroup matrices that have an f16 → f32 configuration. */
+  subgroupMatrix?: SubgroupMatrixShape;
+}
+
+/** The fragment shapes the kernels are written for (m, n ∈ {8, 16}, k ∈ {8, 16}); bigger fragments first. */
+const FRAGMENTS: readonly [number, number, number][] = [[16, 16, 16], [16, 8, 16], [8, 16, 16], [16, 8, 8], [8, 8, 16], [8, 8, 8]];
+
+interface SubgroupMatrixConfigLike { componentType: string; resultComponentType: string; M: number; N: number; K: number }
+
+/**
+ * The best f16 → f32 configuration among the adapter's, if any is one the kernels support. The kernels split a
+ * workgroup of 4 × subgroupMaxSize invocations into exactly 4 subgroups, so an adapter whose subgroup size may vary
+ * (min < max) is not used.
+ */
+export function pickSubgroupMatrix(configs: readonly SubgroupMatrixConfigLike[], subgroupMinSize: number, subgroupMaxSize: number): SubgroupMatrixShape | undefined {
+  const subgroupSize = subgroupMaxSize;
+  if (!(subgroupSize >= 1) || subgroupMinSize !== subgroupMaxSize) return undefined;
+  for (const [m, n, k] of FRAGMENTS) {
+    if (configs.some((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === m && c.N === n && c.K === k)) {
+      return { m, n, k, subgroupSize };
+    }
+  }
+  return undefined;
 }
 
 export interface RequestGpuOptions {
@@ -56,7 +90,14 @@ export async function requestGpuDevice(opts: RequestGpuOptions = {}): Promise<Gp
   if (!adapter) {
     throw new UserError('WebGPU: no adapter found (on Linux without a GPU install Mesa\'s lavapipe: mesa-vulkan-drivers from bookworm-backports)');
   }
-  const wanted: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
+  const wanted = ['shader-f16', 'subgroups', 'timestamp-query'] as GPUFeatureName[];
+  const info = adapter.info as GPUAdapterInfo & { subgroupMatrixConfigs?: readonly SubgroupMatrixConfigLike[]; subgroupMinSize?: number; subgroupMaxSize?: number };
+  // Tensor-core tiles (Dawn's experimental subgroup matrices) are requested only when an f16 → f32 shape we have
+  // kernels for is offered, together with shader-f16 and subgroups.
+  const SGM = 'chromium-experimental-subgroup-matrix';
+  const sgm = adapter.features.has(SGM as GPUFeatureName) && adapter.features.has('shader-f16') && adapter.features.has('subgroups')
+    ? pickSubgroupMatrix(info?.subgroupMatrixConfigs ?? [], info?.subgroupMinSize ?? 0, info?.subgroupMaxSize ?? 0) : undefined;
+  if (sgm) wanted.push(SGM as GPUFeatureName);
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
   const L = adapter.limits;
   const device = await adapter.requestDevice({
@@ -71,7 +112,6 @@ export async function requestGpuDevice(opts: RequestGpuOptions = {}): Promise<Gp
       maxComputeWorkgroupsPerDimension: L.maxComputeWorkgroupsPerDimension,
     },
   });
-  const info = adapter.info;
   const adapterName = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s).join(' ') || 'unknown adapter';
-  return { device, adapterName, features: new Set(requiredFeatures) };
+  return { device, adapterName, features: new Set(requiredFeatures), ...(sgm ? { subgroupMatrix: sgm } : {}) };
 }

@@ -14,12 +14,23 @@ import { applyRopeGpu } from './kernels/rope.js';
 import { attentionGpu } from './kernels/attention.js';
 import { routeGpu } from './kernels/router.js';
 import { moeExpertsGpu, type GpuExpertSet } from './kernels/moe.js';
+import { coopExpertsFit } from './kernels/coop-gemm.js';
 import { GpuKVCache } from './kv-cache.js';
 import { UserError } from '../../util/errors.js';
 
 export interface WebGpuOpsOptions {
-  /** Store f32 matrices as f16 on the GPU (half the memory and bandwidth; accumulation stays f32). */
+  /**
+   * Store matrices (f32 or bf16) as f16 on the GPU: half the memory and bandwidth of f32, and on a device with
+   * subgroup matrices the multi-row matmuls run on tensor cores (activations rounded to f16 there). Accumulation
+   * stays f32; router weights stay f32.
+   */
   f16?: boolean;
+  /**
+   * Where f16 matmuls use tensor cores (devices with subgroup matrices): 'auto' (default) for multi-row products
+   * (prefill: linears with > 8 rows, expert chunks with > 64 slots), 'always' for every f16 matmul whose shape fits
+   * (tests run the whole graph through the tensor-core kernels this way), 'off' never (f32 activations everywhere).
+   */
+  tensorCores?: 'auto' | 'always' | 'off';
 }
 
 
@@ -29,7 +40,7 @@ export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> 
   constructor(readonly ctx: GpuContext, readonly opts: WebGpuOpsOptions = {}) {}
 
   static async create(opts: WebGpuOpsOptions = {}): Promise<WebGpuOps> {
-    return new WebGpuOps(await GpuContext.create(), opts);
+    return new WebGpuOps(await GpuContext.create({ subgroupMatrix: opts.tensorCores !== 'off' }), opts);
   }
 
   /**
@@ -90,7 +101,9 @@ export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> 
     this.ctx.release(idT);
     return out;
   }
-  linear(x: GpuTensor, M: number, K: number, w: GpuWeight, bias?: GpuWeight): GpuTensor { return linear(this.ctx, x, M, K, w, bias); }
+  linear(x: GpuTensor, M: number, K: number, w: GpuWeight, bias?: GpuWeight): GpuTensor {
+    return linear(this.ctx, x, M, K, w, bias, undefined, { tensorCores: this.opts.tensorCores === 'always' ? 'always' : 'auto' });
+  }
   rmsNorm(x: GpuTensor, rows: number, _width: number, w: GpuWeight, eps: number): GpuTensor { return rmsNorm(this.ctx, x, rows, w, eps); }
   layerNorm(x: GpuTensor, rows: number, _width: number, w: GpuWeight, b: GpuWeight | undefined, eps: number): GpuTensor {
     return layerNorm(this.ctx, x, rows, w, b, eps);
@@ -112,7 +125,8 @@ export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> 
     return routeGpu(this.ctx, logits, T, E, k, spec, bias);
   }
   moe(x: GpuTensor, T: number, experts: GpuTensor, gates: GpuTensor, k: number, set: GpuExpertSet, act: ActivationSpec): GpuTensor {
-    return moeExpertsGpu(this.ctx, x, T, experts, gates, k, set, { kind: act.kind, alpha: act.alpha, limit: act.limit });
+    const path = this.opts.tensorCores === 'always' && coopExpertsFit(this.ctx, set) ? 'coop' : 'auto';
+    return moeExpertsGpu(this.ctx, x, T, experts, gates, k, set, { kind: act.kind, alpha: act.alpha, limit: act.limit }, undefined, { path });
   }
   addSigmoidGated(out: GpuTensor, s: GpuTensor, g: GpuTensor, T: number, D: number): void { addSigmoidGated(this.ctx, out, s, g, T, D); }
   flush(): void { this.ctx.flush(); }

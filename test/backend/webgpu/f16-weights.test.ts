@@ -14,7 +14,8 @@ import { WebGpuOps } from '../../../src/backend/webgpu/webgpu-ops.js';
 import { CpuOps } from '../../../src/backend/cpu/cpu-ops.js';
 
 let gpu: WebGpuOps;
-before(async () => { gpu = await WebGpuOps.create({ f16: true }); });
+// Tensor cores off: this is the f16-storage path with f32 activations (coop-models.test.ts covers tensor cores).
+before(async () => { gpu = await WebGpuOps.create({ f16: true, tensorCores: 'off' }); });
 after(() => gpu.ctx.destroy());
 
 describe('f16 weights on WebGPU = f16-rounded weights on the CPU', () => {

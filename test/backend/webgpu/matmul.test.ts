@@ -21,7 +21,8 @@ import { f16ToF32, f32ToBf16, f32ToF16, bf16ToF32 } from '../../../src/tensor/dt
 import type { Weight } from '../../../src/tensor/weight.js';
 
 let ctx: GpuContext;
-before(async () => { ctx = await GpuContext.create(); });
+// Without subgroup matrices: these are the f32-activation kernels (coop-gemm.test.ts covers the tensor-core ones).
+before(async () => { ctx = await GpuContext.create({ subgroupMatrix: false }); });
 after(() => { ctx.destroy(); });
 
 type WDT = 'f32' | 'f16' | 'bf16';

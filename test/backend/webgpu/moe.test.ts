@@ -36,7 +36,8 @@ import {
 } from '../../helpers/gpu-experts.js';
 
 let ctx: GpuContext;
-before(async () => { ctx = await GpuContext.create(); });
+// Without subgroup matrices: these are the f32-activation kernels (coop-gemm.test.ts covers the tensor-core ones).
+before(async () => { ctx = await GpuContext.create({ subgroupMatrix: false }); });
 after(() => { ctx.destroy(); });
 
 const D = 72;

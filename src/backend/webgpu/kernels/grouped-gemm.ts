@@ -81,12 +81,20 @@ fn act(g: f32, u: f32) -> f32 {
 // WGSL pieces shared with grouped-gemv.ts: both kernels bind the same buffers in the same order, look up their tile
 // the same way and end in the same bias / activation / store epilogue; only names and the grid fields differ.
 
+/** An f16 weight bound as array<f16> (shader-f16; the tensor-core kernels load fragments from it directly). */
+function f16ArrayBinding(binding: number, name: string): string {
+  return `@group(0) @binding(${binding}) var<storage, read> ${name}: array<f16>;`;
+}
+
 /**
  * Gate/up declarations: struct P (with `grid` — the kernel's grid and loop fields, comma-separated — between the
  * permutation offsets and the activation fields), the bindings p, `x` (the input rows, under that name), perm, wg,
- * wu, gb, ub, h, the two weight readers and ACT_WGSL.
+ * wu, gb, ub, h, the two weight readers and ACT_WGSL. With `f16Arrays` the weights are bound as array<f16> and
+ * have no readers (coop-gemm.ts).
  */
-export function groupedGateUpDecls(gdt: GpuWeightDType, udt: GpuWeightDType, x: string, grid: string): string {
+export function groupedGateUpDecls(gdt: GpuWeightDType, udt: GpuWeightDType, x: string, grid: string, f16Arrays = false): string {
+  const wb = (b: number, nm: string, dt: GpuWeightDType): string => (f16Arrays ? f16ArrayBinding(b, nm) : weightBinding(b, nm, dt));
+  const rd = (nm: string, dt: GpuWeightDType): string => (f16Arrays ? '' : weightReader(nm, dt));
   return `struct P {
   D: u32, F: u32, k: u32, slotBase: u32, tilesBase: u32, orderBase: u32, ${grid},
   act: u32, hasGb: u32, hasUb: u32, alpha: f32, limit: f32,
@@ -94,26 +102,26 @@ export function groupedGateUpDecls(gdt: GpuWeightDType, udt: GpuWeightDType, x: 
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> ${x}: array<f32>;
 @group(0) @binding(2) var<storage, read> perm: array<u32>;
-${weightBinding(3, 'wg', gdt)}
-${weightBinding(4, 'wu', udt)}
+${wb(3, 'wg', gdt)}
+${wb(4, 'wu', udt)}
 @group(0) @binding(5) var<storage, read> gb: array<f32>;
 @group(0) @binding(6) var<storage, read> ub: array<f32>;
 @group(0) @binding(7) var<storage, read_write> h: array<f32>;
-${weightReader('wg', gdt)}
-${weightReader('wu', udt)}
+${rd('wg', gdt)}
+${rd('wu', udt)}
 ${ACT_WGSL}`;
 }
 
 /** Down declarations: struct P (`grid` as in groupedGateUpDecls, then hasDb), the bindings p, `x`, perm, wd, db, y, the reader. */
-export function groupedDownDecls(ddt: GpuWeightDType, x: string, grid: string): string {
+export function groupedDownDecls(ddt: GpuWeightDType, x: string, grid: string, f16Arrays = false): string {
   return `struct P { D: u32, F: u32, tilesBase: u32, orderBase: u32, ${grid}, hasDb: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> ${x}: array<f32>;
 @group(0) @binding(2) var<storage, read> perm: array<u32>;
-${weightBinding(3, 'wd', ddt)}
+${f16Arrays ? f16ArrayBinding(3, 'wd') : weightBinding(3, 'wd', ddt)}
 @group(0) @binding(4) var<storage, read> db: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
-${weightReader('wd', ddt)}`;
+${f16Arrays ? '' : weightReader('wd', ddt)}`;
 }
 
 /**

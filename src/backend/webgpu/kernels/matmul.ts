@@ -21,6 +21,9 @@
  *   rows; 8 KiB), zero-filling outside [0, M)×[0, K) and [0, N)×[0, K); then 16 rank-1 updates, each two vec4
  *   workgroup loads and four vec4 FMAs. Grid: (ceil(N/64), ceil(M/64)).
  *
+ * Tensor cores: with an f16 weight on a device with subgroup matrices, the GEMM case goes to coop-gemm.ts instead
+ *   (f16-rounded x, f32 accumulation; same bindings).
+ *
  * Limits: every binding (x, w, y) must fit the device's max storage binding size (128 MiB on lavapipe; a larger
  *   weight, e.g. a big vocabulary head, must be split into row blocks by the caller — this throws); indices are u32;
  *   y must not share a buffer with x. Without a bias a shared 16-byte zero buffer is bound (one pipeline either way).
@@ -29,6 +32,7 @@ import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
 import type { GpuWeight, GpuWeightDType } from '../weights.js';
 import { cdiv, weightBinding, weightReader, memoCode, grid2d, MAX_GRID_DIM } from '../wgsl.js';
+import { coopGemmFits, coopLinear } from './coop-gemm.js';
 
 /** Row counts up to this use the GEMV kernel, larger ones the tiled GEMM. */
 export const GEMV_MAX_ROWS = 8;
@@ -200,7 +204,15 @@ function checkBinding(ctx: GpuContext, buf: GPUBuffer, what: string): void {
 /**
  * y[M, N] = x[M, K] · w[N, K]ᵀ (+ bias[N]) into `out` (a [M, N] f32 tensor, not sharing x's buffer). Returns `out`.
  */
-export function linearInto(ctx: GpuContext, x: GpuTensor, M: number, K: number, w: GpuWeight, out: GpuTensor, bias?: GpuWeight): GpuTensor {
+export interface LinearOptions {
+  /**
+   * When an f16 weight takes the tensor-core kernel (coop-gemm.ts): 'auto' (default) for the GEMM case (M > 8),
+   * 'always' for any M (decode rows too; the f32-activation GEMV is more precise and as fast there).
+   */
+  tensorCores?: 'auto' | 'always';
+}
+
+export function linearInto(ctx: GpuContext, x: GpuTensor, M: number, K: number, w: GpuWeight, out: GpuTensor, bias?: GpuWeight, opts: LinearOptions = {}): GpuTensor {
   const N = w.shape[0]!;
   if (w.shape.length !== 2 || w.shape[1] !== K) throw new Error(`linear: ${w.name} has shape [${w.shape.join(', ')}], expected [N, ${K}]`);
   if (bias && (bias.shape.length !== 1 || bias.shape[0] !== N || bias.dtype !== 'f32')) {
@@ -216,7 +228,9 @@ export function linearInto(ctx: GpuContext, x: GpuTensor, M: number, K: number, 
   if (M === 0 || N === 0) return out;
   const b = bias ? bias.buffer : zeroBias(ctx);
   const params = new Params().u32(M).u32(N).u32(K).u32(bias ? 1 : 0);
-  if (M <= GEMV_MAX_ROWS) {
+  if ((M > GEMV_MAX_ROWS || opts.tensorCores === 'always') && coopGemmFits(ctx, K, N, w)) {
+    coopLinear(ctx, x, M, K, w, b, bias !== undefined, out);
+  } else if (M <= GEMV_MAX_ROWS) {
     const MR = M <= 1 ? 1 : M <= 2 ? 2 : M <= 4 ? 4 : 8;
     ctx.run(gemvCode(w.dtype, MR), params, [x, w.buffer, b, out], grid2d(cdiv(N, GEMV_COLS)));
   } else {
@@ -229,8 +243,8 @@ export function linearInto(ctx: GpuContext, x: GpuTensor, M: number, K: number, 
 }
 
 /** y[M, N] = x[M, K] · w[N, K]ᵀ (+ bias[N]), N = w.shape[0]; a new [M, N] tensor unless `out` is given. */
-export function linear(ctx: GpuContext, x: GpuTensor, M: number, K: number, w: GpuWeight, bias?: GpuWeight, out?: GpuTensor): GpuTensor {
-  return linearInto(ctx, x, M, K, w, out ?? ctx.tensor([M, w.shape[0]!]), bias);
+export function linear(ctx: GpuContext, x: GpuTensor, M: number, K: number, w: GpuWeight, bias?: GpuWeight, out?: GpuTensor, opts: LinearOptions = {}): GpuTensor {
+  return linearInto(ctx, x, M, K, w, out ?? ctx.tensor([M, w.shape[0]!]), bias, opts);
 }
 
 // Generated WGSL memoised per configuration (see memoCode).

@@ -10,6 +10,7 @@
  *                         while loading, activation fused → h [sorted rows, F]
  *   5.   grouped-gemm.ts  down GEMM → y [slot, D] at each slot's original index
  *   6.   moe-combine.ts   out[t] = Σ_j gates[t, j] · y[t·k + j] in j order
+ * With f16 weights on a device with subgroup matrices, 4-5 take the tensor-core kernels of coop-gemm.ts (same tiles).
  * Decode: a chunk of at most MOE_GEMV_MAX_SLOTS = 64 slots (T·k) takes grouped-gemv.ts for 4-5 instead (tiles of
  * ≤ 8 rows, K split over a workgroup's threads, (tiles × N/4) workgroups; why 64: see that file). `opts.path`
  * forces either path ('gemv' | 'gemm'; tests); both compute the same function.
@@ -30,13 +31,18 @@ import type { GpuWeight } from '../weights.js';
 import { moePermuteGpu } from './moe-permute.js';
 import { groupedDownGpu, groupedGateUpGpu, MOE_TILE_M, type GatedActivationSpec, type GroupedExperts } from './grouped-gemm.js';
 import { moeCombineGpu } from './moe-combine.js';
+import { coopDownGpu, coopExpertsFit, coopGateUpGpu } from './coop-gemm.js';
 import { groupedDownGemvGpu, groupedGateUpGemvGpu, MOE_GEMV_MAX_SLOTS, MOE_GEMV_TILE_M } from './grouped-gemv.js';
 
 export type { GatedActivationSpec } from './grouped-gemm.js';
 
 export interface MoeExpertsOptions {
-  /** 'auto' (default): GEMV path for chunks of ≤ MOE_GEMV_MAX_SLOTS slots, tiled GEMM above; or force one. */
-  path?: 'auto' | 'gemv' | 'gemm';
+  /**
+   * 'auto' (default): GEMV path for chunks of ≤ MOE_GEMV_MAX_SLOTS slots, tiled GEMM above (on tensor cores when the
+   * weights are f16 and the device has subgroup matrices: coop-gemm.ts); or force one ('gemm': the f32 tiled kernels
+   * even where tensor cores could be used, 'coop': the tensor-core kernels, which must fit).
+   */
+  path?: 'auto' | 'gemv' | 'gemm' | 'coop';
 }
 
 /** One layer's routed experts, stacked (see GroupedExperts in grouped-gemm.ts). */
@@ -60,6 +66,16 @@ function checkSet(ctx: GpuContext, set: GpuExpertSet): void {
     if (b.dtype !== 'f32') throw new Error(`moeExpertsGpu: bias ${b.name} must be f32, got ${b.dtype}`);
     if (numelOf(b.shape) !== n) throw new Error(`moeExpertsGpu: bias ${b.name} has shape [${b.shape}], expected ${n} values`);
   }
+}
+
+/**
+ * The expert kernels a chunk of n slots takes: 'gemv' (grouped-gemv.ts), 'coop' (tensor cores, coop-gemm.ts) or
+ * 'gemm' (grouped-gemm.ts), as described at the top of this file.
+ */
+export function moeExpertKernel(ctx: GpuContext, set: GpuExpertSet, n: number, path: MoeExpertsOptions['path'] = 'auto'): 'gemv' | 'coop' | 'gemm' {
+  if (path !== 'auto') return path;
+  if (n <= MOE_GEMV_MAX_SLOTS) return 'gemv';
+  return coopExpertsFit(ctx, set) ? 'coop' : 'gemm';
 }
 
 /**
@@ -87,13 +103,14 @@ export function moeExpertsGpu(
   for (let t0 = 0; t0 < T; t0 += chunk) {
     const Tc = Math.min(chunk, T - t0);
     const n = Tc * k;
-    const path = opts.path ?? 'auto';
-    const gemv = path === 'gemv' || (path === 'auto' && n <= MOE_GEMV_MAX_SLOTS);
+    const kernel = moeExpertKernel(ctx, set, n, opts.path);
+    const gemv = kernel === 'gemv';
+    const coop = kernel === 'coop';
     const pm = moePermuteGpu(ctx, experts, t0 * k, n, E, gemv ? MOE_GEMV_TILE_M : MOE_TILE_M);
     const h = ctx.tensor([n, F]);
-    (gemv ? groupedGateUpGemvGpu : groupedGateUpGpu)(ctx, x, pm, k, set, act, h);
+    (gemv ? groupedGateUpGemvGpu : coop ? coopGateUpGpu : groupedGateUpGpu)(ctx, x, pm, k, set, act, h);
     const y = ctx.tensor([n, D]);
-    (gemv ? groupedDownGemvGpu : groupedDownGpu)(ctx, h, pm, set, y);
+    (gemv ? groupedDownGemvGpu : coop ? coopDownGpu : groupedDownGpu)(ctx, h, pm, set, y);
     ctx.release(h);
     moeCombineGpu(ctx, y, experts, gates, t0, Tc, D, k, E, result);
     ctx.release(y, pm.perm);
