@@ -76,7 +76,9 @@ async function gpuEntry(opts: RequestGpuOptions): Promise<GPU> {
   Object.assign(globalThis, mod.globals);
   const platform = (globalThis as { process?: { platform?: string } }).process?.platform;
   const backend = opts.backend ?? (platform === 'linux' ? 'vulkan' : undefined);
-  const toggles = ['allow_unsafe_apis', ...(opts.dawnToggles ?? ['vulkan_enable_f16_on_nvidia'])];
+  // f16 on NVIDIA's Vulkan driver needs a toggle; subgroup-matrix loads and stores skip Tint's bounds clamping where the
+  // driver guarantees robust access for them (every load of coop-gemm.ts is in bounds anyway).
+  const toggles = ['allow_unsafe_apis', ...(opts.dawnToggles ?? ['vulkan_enable_f16_on_nvidia', 'vulkan_use_cooperative_matrix_robust_access'])];
   const flags = [`enable-dawn-features=${toggles.join(',')}`];
   if (backend) flags.unshift(`backend=${backend}`);
   nodeGpu = mod.create(flags);
