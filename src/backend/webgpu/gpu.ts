@@ -32,11 +32,12 @@ interface SubgroupMatrixConfigLike { componentType: string; resultComponentType:
 /**
  * The best f16 → f32 configuration among the adapter's, if any is one the kernels support. The kernels split a
  * workgroup of 4 × subgroupMaxSize invocations into exactly 4 subgroups, so an adapter whose subgroup size may vary
- * (min < max) is not used.
+ * (min < max), or exceeds 64, is not used.
  */
 export function pickSubgroupMatrix(configs: readonly SubgroupMatrixConfigLike[], subgroupMinSize: number, subgroupMaxSize: number): SubgroupMatrixShape | undefined {
   const subgroupSize = subgroupMaxSize;
-  if (!(subgroupSize >= 1) || subgroupMinSize !== subgroupMaxSize) return undefined;
+  // 4 subgroups must divide the 32 × 32 A tile and the 32 × 64 result tile evenly: at most 64 invocations each.
+  if (!(subgroupSize >= 1 && subgroupSize <= 64) || subgroupMinSize !== subgroupMaxSize) return undefined;
   for (const [m, n, k] of FRAGMENTS) {
     if (configs.some((c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === m && c.N === n && c.K === k)) {
       return { m, n, k, subgroupSize };

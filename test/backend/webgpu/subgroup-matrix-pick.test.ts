@@ -21,10 +21,11 @@ test('the largest f16 → f32 fragment is chosen, with the subgroup size', () =>
   assert.deepEqual(pickSubgroupMatrix(H100.filter((c) => c.N !== 16), 32, 32), { m: 16, n: 8, k: 16, subgroupSize: 32 });
 });
 
-test('no usable fragment: f16 results only, integer only, unsupported sizes, varying subgroup size', () => {
+test('no usable fragment: f16 results only, integer only, unsupported sizes, varying or oversized subgroups', () => {
   assert.equal(pickSubgroupMatrix([cfg('f16', 'f16', 16, 16, 16)], 32, 32), undefined);
   assert.equal(pickSubgroupMatrix([cfg('i8', 'i32', 16, 16, 32)], 32, 32), undefined);
   assert.equal(pickSubgroupMatrix([cfg('f16', 'f32', 32, 32, 8)], 32, 32), undefined);
   assert.equal(pickSubgroupMatrix(H100, 16, 32), undefined);
+  assert.equal(pickSubgroupMatrix(H100, 128, 128), undefined);
   assert.equal(pickSubgroupMatrix([], 32, 32), undefined);
 });
