@@ -91,20 +91,23 @@ async function main() {
   mkdirSync(join(tmp, 'root'), { recursive: true });
   const suites = {};
   for (const suite of new Set(ROOTS.map(([s]) => s).concat('trixie'))) suites[suite] = await suitePackages(suite, tmp);
-  // Dependency closure: each package from the suite it was asked from, its dependencies from trixie (the first
-  // alternative that exists); version constraints hold by construction (backports are built against trixie).
+  // Dependency closure: each root from the suite it was asked from; dependencies (the first alternative that exists)
+  // from trixie-backports when it has them — a backported Mesa may need a backported library (a newer LLVM, libdrm)
+  // — else from trixie. Both are built against trixie, so the mix is what a trixie system with backports would get.
   const chosen = new Map();
   const queue = ROOTS.map(([s, p]) => [s, p]);
   while (queue.length) {
     const [suite, name] = queue.shift();
     if (chosen.has(name) || SKIP.has(name)) continue;
-    const pkg = suites[suite].get(name) ?? suites.trixie.get(name);
-    if (!pkg) fail(`package ${name} is not in ${suite}`);
+    const pkg = suites[suite].get(name) ?? suites['trixie-backports'].get(name) ?? suites.trixie.get(name);
+    if (!pkg) fail(`package ${name} is in neither trixie-backports nor trixie`);
     chosen.set(name, pkg);
     for (const dep of [pkg['Pre-Depends'], pkg.Depends].filter(Boolean).join(', ').split(/,\s*/)) {
       const alts = dep.split('|').map((a) => a.trim().split(/[\s:(]/)[0]).filter(Boolean);
-      const pick = alts.find((a) => SKIP.has(a) || suites.trixie.has(a));
-      if (pick && !SKIP.has(pick)) queue.push(['trixie', pick]);
+      if (alts.length === 0) continue;
+      const pick = alts.find((a) => SKIP.has(a) || suites['trixie-backports'].has(a) || suites.trixie.has(a));
+      if (pick === undefined) fail(`${name} depends on ${dep}, which neither trixie-backports nor trixie has`);
+      if (!SKIP.has(pick)) queue.push([suites['trixie-backports'].has(pick) ? 'trixie-backports' : 'trixie', pick]);
     }
   }
   let bytes = 0;
