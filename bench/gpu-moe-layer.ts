@@ -41,6 +41,7 @@
  *   node dist/bench/gpu-moe-layer.js --baseline PATH   (baseline file elsewhere)
  *   node dist/bench/gpu-moe-layer.js --out FILE        (results elsewhere, e.g. under $OUT on the device machine)
  *   node dist/bench/gpu-moe-layer.js --no-tensor-cores  (f16 layers on the f32 tiled kernels even with subgroup matrices)
+ *   node dist/bench/gpu-moe-layer.js --coop-tile 64x2   (the tensor-core tile: 64x2 or 128x1; default per fragment)
  *   node dist/bench/gpu-moe-layer.js --quick           (tiny shapes, T = 1, 8, 64; ~1 min on lavapipe; no results file)
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -51,6 +52,7 @@ import type { GpuWeight } from '../src/backend/webgpu/weights.js';
 import { linear } from '../src/backend/webgpu/kernels/matmul.js';
 import { routeGpu, type GpuRouterSpec } from '../src/backend/webgpu/kernels/router.js';
 import { moeExpertKernel, moeExpertsGpu, type GpuExpertSet } from '../src/backend/webgpu/kernels/moe.js';
+import { COOP_TILES, defaultCoopTile } from '../src/backend/webgpu/kernels/coop-gemm.js';
 import { progress } from '../src/cli/progress.js';
 import { median, randomInput } from './stats.js';
 import type { MoeLayerShape } from './moe-shape.js';
@@ -83,6 +85,10 @@ const QUICK_SHAPES: Shape[] = [
 const ALL_TOKENS = quick ? [1, 8, 64] : [1, 8, 64, 512, 4096];
 const ALL_DTYPES: Dtype[] = ['bf16', 'f16'];
 
+/** --coop-tile 64x2 | 128x1: the tensor-core kernels' tile (bn × subgroup rows), default per fragment shape. */
+const coopTileArg = arg('--coop-tile');
+const COOP_TILE = coopTileArg === undefined ? undefined : COOP_TILES.find((t) => `${t.bn}x${t.sgm}` === coopTileArg);
+if (coopTileArg !== undefined && !COOP_TILE) throw new Error(`--coop-tile: ${coopTileArg} is not one of ${COOP_TILES.map((t) => `${t.bn}x${t.sgm}`).join(', ')}`);
 const shapeSel = list('--shapes');
 const tokenSel = list('--tokens');
 const dtypeSel = list('--dtypes');
@@ -260,6 +266,8 @@ interface CaseResult {
   copyGBps: number;
   /** The grouped expert kernels this T took: 'gemv' (decode), 'coop' (tensor cores) or 'gemm' (f32 tiles). */
   expertKernel: 'gemv' | 'coop' | 'gemm';
+  /** The tensor-core tile (bn x subgroup rows) when the adapter has subgroup matrices. */
+  coopTile?: string;
 }
 
 interface Skipped {
@@ -318,7 +326,7 @@ function forward(ctx: GpuContext, l: Layer, x: GpuTensor, T: number): void {
   const sh = l.shape;
   const logits = linear(ctx, x, T, sh.D, l.router);
   const { experts, gates } = routeGpu(ctx, logits, T, sh.E, sh.k, routerSpec(sh));
-  const out = moeExpertsGpu(ctx, x, T, experts, gates, sh.k, l.set, { kind: 'silu' });
+  const out = moeExpertsGpu(ctx, x, T, experts, gates, sh.k, l.set, { kind: 'silu' }, undefined, { coopTile: COOP_TILE });
   ctx.release(logits, experts, gates, out);
 }
 
@@ -367,6 +375,7 @@ async function runCase(ctx: GpuContext, l: Layer, T: number, baseline: Baseline 
       adapter: ctx.adapterName,
       copyGBps,
       expertKernel: moeExpertKernel(ctx, l.set, T * sh.k),
+      coopTile: ctx.subgroupMatrix ? (({ bn, sgm }) => `${bn}x${sgm}`)(COOP_TILE ?? defaultCoopTile(ctx.subgroupMatrix)) : undefined,
     };
   } finally {
     ctx.release(...xs);
@@ -458,7 +467,7 @@ async function main(): Promise<void> {
     `${r.model} (D ${r.D}, F ${r.F}, E ${r.E}, k ${r.k})`,
     r.dtype,
     String(r.T),
-    r.expertKernel === 'coop' ? 'tensor cores' : r.expertKernel,
+    r.expertKernel === 'coop' ? `tensor cores ${r.coopTile}` : r.expertKernel,
     `${fmtMs(r.msMedian)} [${fmtMs(r.msMin)}–${fmtMs(r.msMax)}]`,
     `${r.reps}×${r.batches}`,
     fmtSig(r.tflops),

@@ -30,7 +30,9 @@ import { GpuContext } from '../../../src/backend/webgpu/context.js';
 import { uploadF32, uploadWeight } from '../../../src/backend/webgpu/weights.js';
 import { linear } from '../../../src/backend/webgpu/kernels/matmul.js';
 import { moeExpertsGpu } from '../../../src/backend/webgpu/kernels/moe.js';
-import { coopDownGpu, coopExpertsFit, coopGateUpGpu, coopGemmFits } from '../../../src/backend/webgpu/kernels/coop-gemm.js';
+import {
+  COOP_TILES, coopDownGpu, coopExpertsFit, coopGateUpGpu, coopGemmFits, coopLinear, type CoopTile,
+} from '../../../src/backend/webgpu/kernels/coop-gemm.js';
 import { moePermuteGpu } from '../../../src/backend/webgpu/kernels/moe-permute.js';
 import { MOE_TILE_M } from '../../../src/backend/webgpu/kernels/grouped-gemm.js';
 import { gatedActivation } from '../../../src/backend/cpu/activations.js';
@@ -53,6 +55,7 @@ ctx.run = (code, ...rest): void => {
   run(code, ...rest);
 };
 after(() => { ctx.destroy(); });
+const noBias = ctx.createStatic(new Float32Array(4), 'no bias');
 
 // Output widths are multiples of 16 so that they fit every fragment n (8 or 16).
 test('linear on tensor cores = float64 on the f16-rounded inputs, over shapes and biases', { skip }, async () => {
@@ -72,25 +75,31 @@ test('linear on tensor cores = float64 on the f16-rounded inputs, over shapes an
           const bv = withBias ? rand(N, r) : undefined;
           const b = bv ? uploadF32(ctx, bv, 'b') : undefined;
           const x = ctx.upload(xs, [M, K]);
-          coopRuns = 0;
-          const y = linear(ctx, x, M, K, w, b, undefined, { tensorCores: 'always' });
-          assert.equal(coopRuns, 1, 'the tensor-core kernel ran');
-          const got = await ctx.read(y);
-          for (let m = 0; m < M; m++) {
-            for (let n = 0; n < N; n++) {
-              let s = bv ? bv[n]! : 0;
-              let mag = 0;
-              for (let k = 0; k < K; k++) {
-                const p = xv[m * K + k]! * wv[n * K + k]!;
-                s += p;
-                mag += Math.abs(p);
+          // Through `linear` (default tile) and directly with every tile.
+          for (const tile of [undefined, ...COOP_TILES]) {
+            coopRuns = 0;
+            const y = tile ? coopLinear(ctx, x, M, K, w, b?.buffer ?? noBias, b !== undefined, ctx.tensor([M, N]), tile)
+              : linear(ctx, x, M, K, w, b, undefined, { tensorCores: 'always' });
+            assert.equal(coopRuns, 1, 'the tensor-core kernel ran');
+            const got = await ctx.read(y);
+            const what = `M=${M} K=${K} N=${N} bias=${withBias} tile=${tile ? `${tile.bn}/${tile.sgm}` : 'default'}`;
+            for (let m = 0; m < M; m++) {
+              for (let n = 0; n < N; n++) {
+                let s = bv ? bv[n]! : 0;
+                let mag = 0;
+                for (let k = 0; k < K; k++) {
+                  const p = xv[m * K + k]! * wv[n * K + k]!;
+                  s += p;
+                  mag += Math.abs(p);
+                }
+                const tol = (K + 8) * 2 ** -24 * mag + 1e-7;
+                const g = got[m * N + n]!;
+                assert.ok(Math.abs(g - s) <= tol, `${what} (${m},${n}): ${g} vs ${s} (tol ${tol})`);
               }
-              const tol = (K + 8) * 2 ** -24 * mag + 1e-7;
-              const g = got[m * N + n]!;
-              assert.ok(Math.abs(g - s) <= tol, `M=${M} K=${K} N=${N} bias=${withBias} (${m},${n}): ${g} vs ${s} (tol ${tol})`);
             }
+            ctx.release(y);
           }
-          ctx.release(x, y);
+          ctx.release(x);
           w.buffer.destroy();
           b?.buffer.destroy();
         }
@@ -115,7 +124,7 @@ test('linear: activations beyond ±65504 are clamped to f16\'s range, not turned
 
 /** Gate/up, then down, on one permutation; each compared with float64 on exactly the values the kernel multiplies. */
 async function checkGroupedKernels(
-  layer: Layer, T: number, k: number, kind: ActKind, routing: Routing, x: Float32Array, what: string, t0 = 0, t1 = T,
+  layer: Layer, T: number, k: number, kind: ActKind, routing: Routing, x: Float32Array, what: string, tile: CoopTile, t0 = 0, t1 = T,
 ): Promise<number> {
   const { E, D, F } = layer;
   // Tokens [t0, t1) only, as moeExpertsGpu's chunks do: slots from slotBase = t0·k, rows of h and y local to it.
@@ -128,8 +137,8 @@ async function checkGroupedKernels(
   const h = ctx.tensor([n, F]);
   const y = ctx.tensor([n, D]);
   coopRuns = 0;
-  coopGateUpGpu(ctx, xt, pm, k, layer.gpu, { kind, alpha: cfg.actOpts?.alpha, limit: cfg.actOpts?.limit }, h);
-  coopDownGpu(ctx, h, pm, layer.gpu, y);
+  coopGateUpGpu(ctx, xt, pm, k, layer.gpu, { kind, alpha: cfg.actOpts?.alpha, limit: cfg.actOpts?.limit }, h, tile);
+  coopDownGpu(ctx, h, pm, layer.gpu, y, tile);
   assert.equal(coopRuns, 2);
   const hg = await ctx.read(h, n * F);
   const yg = await ctx.read(y, n * D);
@@ -190,9 +199,12 @@ test('grouped expert GEMMs on tensor cores: each kernel = float64 on its f16 inp
         const what = `E=${E} T=${T} k=${k} ${kind}`;
         const routing = routingOf(T, E, k, 500 + i);
         const x = rand(T * D, seededUniform(900 + i), 1.5);
-        worstKernel = Math.max(worstKernel, await checkGroupedKernels(layer, T, k, kind, routing, x, what));
-        // A later chunk of the tokens (nonzero slotBase), as moeExpertsGpu splits large batches.
-        if (T === 70) worstKernel = Math.max(worstKernel, await checkGroupedKernels(layer, T, k, kind, routing, x, `${what} tokens 40..69`, 40, 70));
+        for (const tile of COOP_TILES) {
+          const wt = `${what} tile ${tile.bn}/${tile.sgm}`;
+          worstKernel = Math.max(worstKernel, await checkGroupedKernels(layer, T, k, kind, routing, x, wt, tile));
+          // A later chunk of the tokens (nonzero slotBase), as moeExpertsGpu splits large batches.
+          if (T === 70) worstKernel = Math.max(worstKernel, await checkGroupedKernels(layer, T, k, kind, routing, x, `${wt} tokens 40..69`, tile, 40, 70));
+        }
         const cfg = { ...cfgOf(kind), roundInputsToF16: true };
         const ref = cpuMoe(x, routing, layer, cfg);
         const xt = ctx.upload(x, [T, D]);

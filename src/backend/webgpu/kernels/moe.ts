@@ -31,7 +31,7 @@ import type { GpuWeight } from '../weights.js';
 import { moePermuteGpu } from './moe-permute.js';
 import { groupedDownGpu, groupedGateUpGpu, MOE_TILE_M, type GatedActivationSpec, type GroupedExperts } from './grouped-gemm.js';
 import { moeCombineGpu } from './moe-combine.js';
-import { coopDownGpu, coopExpertsFit, coopGateUpGpu } from './coop-gemm.js';
+import { coopDownGpu, coopExpertsFit, coopGateUpGpu, type CoopTile } from './coop-gemm.js';
 import { groupedDownGemvGpu, groupedGateUpGemvGpu, MOE_GEMV_MAX_SLOTS, MOE_GEMV_TILE_M } from './grouped-gemv.js';
 
 export type { GatedActivationSpec } from './grouped-gemm.js';
@@ -43,6 +43,8 @@ export interface MoeExpertsOptions {
    * even where tensor cores could be used, 'coop': the tensor-core kernels, which must fit).
    */
   path?: 'auto' | 'gemv' | 'gemm' | 'coop';
+  /** The tensor-core kernels' tile (default: defaultCoopTile of the adapter's fragment); for benchmarks. */
+  coopTile?: CoopTile;
 }
 
 /** One layer's routed experts, stacked (see GroupedExperts in grouped-gemm.ts). */
@@ -108,9 +110,11 @@ export function moeExpertsGpu(
     const coop = kernel === 'coop';
     const pm = moePermuteGpu(ctx, experts, t0 * k, n, E, gemv ? MOE_GEMV_TILE_M : MOE_TILE_M);
     const h = ctx.tensor([n, F]);
-    (gemv ? groupedGateUpGemvGpu : coop ? coopGateUpGpu : groupedGateUpGpu)(ctx, x, pm, k, set, act, h);
+    if (coop) coopGateUpGpu(ctx, x, pm, k, set, act, h, opts.coopTile);
+    else (gemv ? groupedGateUpGemvGpu : groupedGateUpGpu)(ctx, x, pm, k, set, act, h);
     const y = ctx.tensor([n, D]);
-    (gemv ? groupedDownGemvGpu : coop ? coopDownGpu : groupedDownGpu)(ctx, h, pm, set, y);
+    if (coop) coopDownGpu(ctx, h, pm, set, y, opts.coopTile);
+    else (gemv ? groupedDownGemvGpu : groupedDownGpu)(ctx, h, pm, set, y);
     ctx.release(h);
     moeCombineGpu(ctx, y, experts, gates, t0, Tc, D, k, E, result);
     ctx.release(y, pm.perm);
