@@ -33,11 +33,11 @@ import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
 import type { SubgroupMatrixShape } from '../gpu.js';
 import type { GpuWeight } from '../weights.js';
-import { cdiv, memoCode, grid2d, MAX_GRID_DIM } from '../wgsl.js';
+import { cdiv, memoCode, MAX_GRID_DIM } from '../wgsl.js';
 import type { MoePermutation } from './moe-permute.js';
 import {
-  ACT_CODE, MOE_TILE_M, groupedDownDecls, groupedDownEpilogue, groupedGateUpDecls, groupedGateUpEpilogue, groupedTileLookup,
-  type GatedActivationSpec, type GroupedExperts,
+  MOE_TILE_M, groupedDownDecls, groupedDownEpilogue, groupedGateUpDecls, groupedGateUpEpilogue, groupedTileLookup, runGroupedDown,
+  runGroupedGateUp, type GatedActivationSpec, type GroupedExperts, type GroupedKernel,
 } from './grouped-gemm.js';
 
 const BM = MOE_TILE_M; // 32
@@ -269,39 +269,27 @@ export function coopExpertsFit(ctx: GpuContext, set: GroupedExperts): boolean {
   return coopGemmFits(ctx, set.D, set.F, set.gate, set.up) && coopGemmFits(ctx, set.F, set.D, set.down);
 }
 
+/** The checks both grouped entry points make, and the kernel description runGroupedGateUp / runGroupedDown take. */
+function groupedKernel(ctx: GpuContext, set: GroupedExperts, pm: MoePermutation, tile: CoopTile | undefined, what: string,
+  code: (frag: SubgroupMatrixShape, tile: CoopTile) => string): GroupedKernel {
+  const frag = ctx.subgroupMatrix;
+  if (!frag || !coopExpertsFit(ctx, set)) throw new Error(`${what}: this expert set cannot take the tensor-core path here`);
+  if (pm.bm !== BM) throw new Error(`${what}: permutation built with ${pm.bm}-row tiles, expected ${BM}`);
+  const t = tile ?? defaultCoopTile(frag);
+  // The kernel's own P field after the grid fields: nOut, the outputs each invocation finishes.
+  return { code: code(frag, t), cols: t.bn, loop: [(BM * t.bn) / (SUBGROUPS * frag.subgroupSize)] };
+}
+
 /** Gate/up of grouped-gemm.ts (same arguments, same bindings) on tensor cores. */
 export function coopGateUpGpu(
   ctx: GpuContext, x: GpuTensor, pm: MoePermutation, k: number, set: GroupedExperts, act: GatedActivationSpec, h: GpuTensor, tile?: CoopTile,
 ): void {
-  const frag = ctx.subgroupMatrix;
-  if (!frag || !coopExpertsFit(ctx, set)) throw new Error('coopGateUpGpu: this expert set cannot take the tensor-core path here');
-  if (pm.bm !== BM) throw new Error(`coopGateUpGpu: permutation built with ${pm.bm}-row tiles, expected ${BM}`);
-  const t = tile ?? defaultCoopTile(frag);
-  const nb = cdiv(set.F, t.bn);
-  const total = pm.maxTiles * nb;
-  const [gx, gy] = grid2d(total);
-  const params = new Params().u32(set.D).u32(set.F).u32(k).u32(pm.slotBase).u32(pm.tilesBase).u32(pm.orderBase)
-    .u32(nb).u32(total).u32(gx).u32((BM * t.bn) / (SUBGROUPS * frag.subgroupSize))
-    .u32(ACT_CODE[act.kind]).u32(set.gateBias ? 1 : 0).u32(set.upBias ? 1 : 0).f32(act.alpha ?? 1.702).f32(act.limit ?? 7.0);
-  const dummy = set.gateBias && set.upBias ? undefined : ctx.tensor([4]);
-  ctx.run(gateUpCode(frag, t), params, [x, pm.perm, set.gate.buffer, set.up.buffer, set.gateBias?.buffer ?? dummy!, set.upBias?.buffer ?? dummy!, h], [gx, gy]);
-  ctx.release(dummy);
+  runGroupedGateUp(ctx, groupedKernel(ctx, set, pm, tile, 'coopGateUpGpu', gateUpCode), x, pm, k, set, act, h);
 }
 
 /** Down of grouped-gemm.ts on tensor cores. */
 export function coopDownGpu(ctx: GpuContext, h: GpuTensor, pm: MoePermutation, set: GroupedExperts, y: GpuTensor, tile?: CoopTile): void {
-  const frag = ctx.subgroupMatrix;
-  if (!frag || !coopExpertsFit(ctx, set)) throw new Error('coopDownGpu: this expert set cannot take the tensor-core path here');
-  if (pm.bm !== BM) throw new Error(`coopDownGpu: permutation built with ${pm.bm}-row tiles, expected ${BM}`);
-  const t = tile ?? defaultCoopTile(frag);
-  const nb = cdiv(set.D, t.bn);
-  const total = pm.maxTiles * nb;
-  const [gx, gy] = grid2d(total);
-  const params = new Params().u32(set.D).u32(set.F).u32(pm.tilesBase).u32(pm.orderBase).u32(nb).u32(total).u32(gx)
-    .u32((BM * t.bn) / (SUBGROUPS * frag.subgroupSize)).u32(set.downBias ? 1 : 0);
-  const dummy = set.downBias ? undefined : ctx.tensor([4]);
-  ctx.run(downCode(frag, t), params, [h, pm.perm, set.down.buffer, set.downBias?.buffer ?? dummy!, y], [gx, gy]);
-  ctx.release(dummy);
+  runGroupedDown(ctx, groupedKernel(ctx, set, pm, tile, 'coopDownGpu', downCode), h, pm, set, y);
 }
 
 // Generated WGSL memoised per fragment shape (see memoCode).
