@@ -6,7 +6,7 @@
  */
 import type { Weight } from '../../tensor/weight.js';
 import { weightToF32 } from '../../tensor/weight.js';
-import { f16ArrayToF32, f32ArrayToF16, roundToF16 } from '../../tensor/dtype.js';
+import { roundToF16 } from '../../tensor/dtype.js';
 import type { ActivationSpec, DeviceKVCache, DeviceOps, DeviceRouterSpec, ExpertSetSource } from '../device-ops.js';
 import { linear } from './linear.js';
 import { rmsNorm, layerNorm } from './norm.js';
@@ -40,7 +40,7 @@ export interface CpuOpsOptions {
 }
 
 function roundF16(w: Weight): Weight {
-  return { name: w.name, dtype: 'f32', shape: w.shape, data: f16ArrayToF32(f32ArrayToF16(weightToF32(w))) };
+  return { name: w.name, dtype: 'f32', shape: w.shape, data: roundToF16(weightToF32(w).slice()) };
 }
 
 /** GPT-OSS's clamped-SwiGLU constants (the CPU activation's defaults where the spec leaves them out). */

@@ -201,9 +201,6 @@ function checkBinding(ctx: GpuContext, buf: GPUBuffer, what: string): void {
   }
 }
 
-/**
- * y[M, N] = x[M, K] · w[N, K]ᵀ (+ bias[N]) into `out` (a [M, N] f32 tensor, not sharing x's buffer). Returns `out`.
- */
 export interface LinearOptions {
   /**
    * When an f16 weight takes the tensor-core kernel (coop-gemm.ts): 'auto' (default) for the GEMM case (M > 8),
@@ -212,6 +209,9 @@ export interface LinearOptions {
   tensorCores?: 'auto' | 'always';
 }
 
+/**
+ * y[M, N] = x[M, K] · w[N, K]ᵀ (+ bias[N]) into `out` (a [M, N] f32 tensor, not sharing x's buffer). Returns `out`.
+ */
 export function linearInto(ctx: GpuContext, x: GpuTensor, M: number, K: number, w: GpuWeight, out: GpuTensor, bias?: GpuWeight, opts: LinearOptions = {}): GpuTensor {
   const N = w.shape[0]!;
   if (w.shape.length !== 2 || w.shape[1] !== K) throw new Error(`linear: ${w.name} has shape [${w.shape.join(', ')}], expected [N, ${K}]`);

@@ -13,7 +13,7 @@
  * With f16 weights on a device with subgroup matrices, 4-5 take the tensor-core kernels of coop-gemm.ts (same tiles).
  * Decode: a chunk of at most MOE_GEMV_MAX_SLOTS = 64 slots (T·k) takes grouped-gemv.ts for 4-5 instead (tiles of
  * ≤ 8 rows, K split over a workgroup's threads, (tiles × N/4) workgroups; why 64: see that file). `opts.path`
- * forces either path ('gemv' | 'gemm'; tests); both compute the same function.
+ * forces one path ('gemv' | 'gemm' | 'coop'; tests); all compute the same function (coop with f16-rounded inputs).
  * Everything is deterministic (no float atomics). Expert ids outside [0, E) contribute nothing (zero-computation
  * experts); a token whose slots are all out of range gets a zero row.
  *
