@@ -4,6 +4,8 @@
 #   tests    the WebGPU test suite (every fixture on the GPU, kernels vs CPU references) → $OUT/webgpu-tests.txt
 #   moe      bench/gpu-moe-layer (all shapes, bf16/f16, T = 1…4096)                     → $OUT/gpu-moe-layer.json
 #   decode   bench/gpu-decode (WebGPU vs the CPU backend)                                 → $OUT/gpu-decode.json
+#   tiles    f16 layers at T = 512, 4096 on each tensor-core tile and on the f32 tiles       → $OUT/gpu-moe-tiles-*.json
+#            (which tile should be the default; `moe` already ran the default one)
 # e.g. run(command="bash scripts/device-suite.sh tests moe", carry=[".gl"], timeout_s=600), then copy the JSON files
 # from files_at into bench/results/ here and commit them.
 set -uo pipefail
@@ -21,7 +23,13 @@ for step in "$@"; do
       bash scripts/device-run.sh dist/bench/gpu-moe-layer.js --baseline "$BASELINE" --out "$OUT/gpu-moe-layer.json" || status=1 ;;
     decode)
       bash scripts/device-run.sh dist/bench/gpu-decode.js --out "$OUT/gpu-decode.json" || status=1 ;;
-    *) echo "device-suite: unknown step '$step' (tests, moe, decode)" >&2; exit 2 ;;
+    tiles)
+      for v in "--coop-tile 64x2" "--coop-tile 128x1" "--no-tensor-cores"; do
+        name=$(echo "$v" | tr -d ' -')
+        bash scripts/device-run.sh dist/bench/gpu-moe-layer.js --baseline "$BASELINE" --dtypes f16 --tokens 512,4096 $v \
+          --out "$OUT/gpu-moe-tiles-$name.json" || status=1
+      done ;;
+    *) echo "device-suite: unknown step '$step' (tests, moe, decode, tiles)" >&2; exit 2 ;;
   esac
 done
 exit $status
