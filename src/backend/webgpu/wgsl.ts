@@ -24,6 +24,11 @@ fn ${name}_at2(i: u32) -> vec2<f32> { return unpack2x16float(${name}[i >> 1u]); 
 fn ${name}_at2(i: u32) -> vec2<f32> { let w = ${name}[i >> 1u]; return vec2<f32>(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u)); }`;
 }
 
+/** `f(i)` for i in [0, n), joined by newlines: kernels unrolled in the WGSL text, not left to the compiler. */
+export function rep(n: number, f: (i: number) => string): string {
+  return Array.from({ length: n }, (_, i) => f(i)).join('\n');
+}
+
 /** Ceil division. */
 export const cdiv = (a: number, b: number): number => Math.ceil(a / b);
 

@@ -33,7 +33,7 @@ import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
 import type { SubgroupMatrixShape } from '../gpu.js';
 import type { GpuWeight } from '../weights.js';
-import { cdiv, memoCode, MAX_GRID_DIM } from '../wgsl.js';
+import { cdiv, memoCode, MAX_GRID_DIM, rep } from '../wgsl.js';
 import type { MoePermutation } from './moe-permute.js';
 import {
   MOE_TILE_M, groupedDownDecls, groupedDownEpilogue, groupedGateUpDecls, groupedGateUpEpilogue, groupedTileLookup, runGroupedDown,
@@ -82,11 +82,6 @@ interface CoopKernel {
   loadA: string;
   /** Finishes the output at tile row r, column col (< N) given each weight's sum (WGSL expressions, in order). */
   epilogue: (sums: string[]) => string;
-}
-
-/** `f(i)` for i in [0, n), joined by newlines. */
-function rep(n: number, f: (i: number) => string): string {
-  return Array.from({ length: n }, (_, i) => f(i)).join('\n');
 }
 
 function coopCode(o: CoopKernel): string {

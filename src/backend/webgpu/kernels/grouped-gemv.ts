@@ -48,7 +48,7 @@
  * Limits: indices are u32; every weight, x, h and y must fit one storage binding (moe.ts checks and chunks tokens).
  * The kernels accept any tile height ≤ 8 (a permutation built with bm ≤ MOE_GEMV_TILE_M).
  */
-import { memoCode } from '../wgsl.js';
+import { memoCode, rep } from '../wgsl.js';
 import type { GpuContext, GpuTensor } from '../context.js';
 import type { GpuWeightDType } from '../weights.js';
 import type { MoePermutation } from './moe-permute.js';
@@ -68,11 +68,6 @@ const TPC = 64; // lanes per column, over K
 const WG = NC * TPC;
 const S = ROWS * NC; // reduction slots (row, column)
 const PAD = S + 1;
-
-/** `f(i)` for i in [0, n), joined by newlines. */
-function rep(n: number, f: (i: number) => string): string {
-  return Array.from({ length: n }, (_, i) => f(i)).join('\n');
-}
 
 /** Row m of the tile exists when m < rows (row 0 always: tiles are never empty). */
 const guard = (m: number, s: string): string => (m === 0 ? s : `if (${m}u < rows) { ${s} }`);

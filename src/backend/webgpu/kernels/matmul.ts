@@ -31,7 +31,7 @@
 import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
 import type { GpuWeight, GpuWeightDType } from '../weights.js';
-import { cdiv, weightBinding, weightReader, memoCode, grid2d, MAX_GRID_DIM } from '../wgsl.js';
+import { cdiv, weightBinding, weightReader, memoCode, grid2d, MAX_GRID_DIM, rep } from '../wgsl.js';
 import { coopGemmFits, coopLinear } from './coop-gemm.js';
 
 /** Row counts up to this use the GEMV kernel, larger ones the tiled GEMM. */
@@ -39,11 +39,6 @@ export const GEMV_MAX_ROWS = 8;
 
 const GEMV_COLS = 4;
 const GEMV_TPC = 64; // threads per output column
-
-/** `f(i)` for i in [0, n), joined by newlines (the kernels are unrolled in the WGSL text, not by the compiler). */
-function rep(n: number, f: (i: number) => string): string {
-  return Array.from({ length: n }, (_, i) => f(i)).join('\n');
-}
 
 /** The declarations both kernels share: struct P, the bindings p, x, w, bias, y and w's readers (`w_at`, `w_at2`). */
 function linearDecls(dtype: GpuWeightDType): string {
