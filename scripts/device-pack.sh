@@ -80,6 +80,8 @@ echo "node_modules.tar.xz: $(stat -c %s "$GL/node_modules.tar.xz") bytes ($(xz -
 
 # 4. The built JavaScript (no maps or declarations) and the reference fixtures + baselines: ../shared beside the
 #    checkout does not travel to the device, so the WebGPU fixture tests read a packed copy (SWITCHYARD_FIXTURES).
+#    A .gl/shared left by device-run.sh on this machine (the unpacked copy) would travel too: drop it.
+rm -rf "$GL/shared"
 tar --exclude='*.map' --exclude='*.d.ts' -cf - dist | xz -T2 -9 > "$GL/dist.tar.xz.tmp"
 mv "$GL/dist.tar.xz.tmp" "$GL/dist.tar.xz"
 if [ -d ../shared/fixtures/hf ]; then
