@@ -95,6 +95,12 @@ export interface DeviceOps<H, W, X> {
   layerNorm(x: H, rows: number, width: number, w: W, b: W | undefined, eps: number): H;
   /** h += s · a (n elements), in place. */
   addScaled(h: H, a: H, n: number, s: number): void;
+  /**
+   * The residual add and the norm after it: h[rows, width] += s · a in place, then the norm of the updated h (RMSNorm
+   * or LayerNorm over rows of `width`, `norm.w`/`norm.b` of that length) → a new tensor. Equals addScaled followed by
+   * rmsNorm/layerNorm (one pass over h on a GPU instead of two).
+   */
+  addNorm(h: H, a: H, rows: number, width: number, s: number, norm: { kind: 'rms' | 'layer'; w: W; b?: W; eps: number }): H;
   scale(x: H, n: number, s: number): void;
   /** g = act(g) ⊙ u, in place. */
   gatedAct(g: H, u: H, n: number, act: ActivationSpec): void;
@@ -102,6 +108,13 @@ export interface DeviceOps<H, W, X> {
   copyCols(src: H, srcWidth: number, srcFrom: number, dst: H, dstWidth: number, dstFrom: number, count: number, rows: number, srcRowDiv?: number): void;
   /** Rotate x[T, heads, headDim] in place with a [T, half, 2] (cos, sin) table, rotated dims starting at `offset`. */
   rope(x: H, T: number, heads: number, headDim: number, cosSin: H, half: number, interleaved: boolean, offset: number): void;
+  /**
+   * GQA query/key preparation, in place: q[T, Hq, hd] and k[T, Hk, hd], each head RMS-normalised with `norm` (f32
+   * weights of length hd; omitted: no norm), then RoPE on dims [0, 2·half). Equals rmsNorm + rope on each (one
+   * dispatch on a GPU instead of four).
+   */
+  qkNormRope(q: H, k: H, T: number, Hq: number, Hk: number, hd: number, cosSin: H, half: number, interleaved: boolean,
+    norm?: { q: W; k: W; eps: number }): void;
   /** Causal attention of q[Tq, H, dq] over k[Tk, KVH, dq], v[Tk, KVH, dv] (queries start at position `start`). */
   attention(q: H, Tq: number, H: number, dq: number, k: H, v: H, Tk: number, KVH: number, dv: number, start: number,
     opts: { scale: number; window?: number | null; sinks?: W }): H;

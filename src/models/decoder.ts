@@ -121,48 +121,59 @@ export class Decoder<H, W, X> {
     const h = o.embed(this.embed, idArr, D, this.spec.embeddingMultiplier);
     hooks?.hidden?.(0, h);
     const L = this.layers.length;
+    // Each residual add is fused with the norm that reads its result (Norm.addApply: one op, one GPU dispatch): the
+    // attention output with the layer's post-attention norm, the FFN output with the next layer's input norm, or
+    // with the final norm after the last layer (unless only the last positions go on: then add, slice, norm).
+    const fuseFinal = !(lastOnly && S > 1);
+    let x: H | undefined = L > 0 ? this.layers[0]!.inputNorm.apply(h, T) : undefined;
+    let hn: H | undefined;
     for (const [li, layer] of this.layers.entries()) {
-      const x = layer.inputNorm.apply(h, T);
       const cs = ropeFor(layer.attn.rope);
       let a: H;
       if (B === 1) {
-        a = layer.attn.forward(x, S, start, cache.layers[li]![0]!, cs);
+        a = layer.attn.forward(x!, S, start, cache.layers[li]![0]!, cs);
       } else {
         a = o.empty([T, D]);
         for (let b = 0; b < B; b++) {
-          const xs = o.sliceRows(x, D, b * S, S);
+          const xs = o.sliceRows(x!, D, b * S, S);
           const as = layer.attn.forward(xs, S, start, cache.layers[li]![b]!, cs);
           o.writeRows(a, D, b * S, as, S);
           o.release(xs, as);
         }
       }
       o.release(x);
-      o.addScaled(h, a, T * D, rm);
+      const y = layer.postNorm.addApply(h, a, T, rm);
       o.release(a);
-      const y = layer.postNorm.apply(h, T);
       const r = layer.ffn.forward(y, T, ctx);
       hooks?.ffn?.(li, y, r);
-      o.addScaled(h, r.out, T * D, rm);
+      const next = this.layers[li + 1];
+      if (next) x = next.inputNorm.addApply(h, r.out, T, rm);
+      else if (fuseFinal) hn = this.finalNorm.addApply(h, r.out, T, rm);
+      else o.addScaled(h, r.out, T * D, rm);
       o.release(y, r.out);
       if (!hooks?.keepExperts) o.release(r.experts);
       if (li < L - 1) hooks?.hidden?.(li + 1, h);
       o.flush();
     }
     for (const c of cosSin.values()) o.release(c);
-    let last = h;
     let rows = T;
-    if (lastOnly && S > 1) {
-      rows = B;
-      last = o.empty([B, D]);
-      for (let b = 0; b < B; b++) {
-        const r = o.sliceRows(h, D, b * S + S - 1, 1);
-        o.writeRows(last, D, b, r, 1);
-        o.release(r);
+    if (hn === undefined) {
+      let last = h;
+      if (lastOnly && S > 1) {
+        rows = B;
+        last = o.empty([B, D]);
+        for (let b = 0; b < B; b++) {
+          const r = o.sliceRows(h, D, b * S + S - 1, 1);
+          o.writeRows(last, D, b, r, 1);
+          o.release(r);
+        }
+        o.release(h);
       }
+      hn = this.finalNorm.apply(last, rows);
+      o.release(last);
+    } else {
       o.release(h);
     }
-    const hn = this.finalNorm.apply(last, rows);
-    o.release(last);
     hooks?.hidden?.(L, hn);
     const logits = o.linear(hn, rows, D, this.lmHead, this.lmHeadBias);
     o.release(hn);

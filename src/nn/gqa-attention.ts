@@ -38,15 +38,16 @@ export class GqaAttention<H, W> implements AttentionModule<H> {
     let q = o.linear(x, S, D, this.q, this.qb);
     let k = o.linear(x, S, D, this.k, this.kb);
     const v = o.linear(x, S, D, this.v, this.vb);
-    if (this.qNorm && this.kNorm) {
-      const qn = o.rmsNorm(q, S, Hh * hd, this.qNorm, this.spec.qkNormEps);
-      const kn = o.rmsNorm(k, S, KVH * hd, this.kNorm, this.spec.qkNormEps);
+    const eps = this.spec.qkNormEps;
+    const perHead = this.spec.qkNorm === 'head' && this.qNorm && this.kNorm ? { q: this.qNorm, k: this.kNorm, eps } : undefined;
+    if (this.qNorm && this.kNorm && !perHead) {
+      // Over the whole projection (OLMoE): its own kernels; per head, the norm is fused with RoPE below.
+      const qn = o.rmsNorm(q, S, Hh * hd, this.qNorm, eps);
+      const kn = o.rmsNorm(k, S, KVH * hd, this.kNorm, eps);
       o.release(q, k);
       q = qn; k = kn;
     }
-    const half = this.rope.invFreq.length;
-    o.rope(q, S, Hh, hd, cosSin, half, this.rope.interleaved, 0);
-    o.rope(k, S, KVH, hd, cosSin, half, this.rope.interleaved, 0);
+    o.qkNormRope(q, k, S, Hh, KVH, hd, cosSin, this.rope.invFreq.length, this.rope.interleaved, perHead);
     cache.append(k, v, S);
     o.release(k, v);
     const att = o.attention(q, S, Hh, hd, cache.k, cache.v, cache.length, KVH, hd, start, {

@@ -10,6 +10,10 @@ export class Norm<H, W> {
     this.w = ops.vector(ck.weight(`${spec.name}.weight`, { shape: [D] }).data as Float32Array, `${spec.name}.weight`);
     if (spec.bias) this.b = ops.vector(ck.weight(`${spec.name}.bias`, { shape: [D] }).data as Float32Array, `${spec.name}.bias`);
   }
+  /** h[rows, D] += s · a (the residual add, in place), then the norm of h → a new tensor (one fused op). */
+  addApply(h: H, a: H, rows: number, s: number): H {
+    return this.ops.addNorm(h, a, rows, this.D, s, { kind: this.spec.kind, w: this.w, b: this.b, eps: this.spec.eps });
+  }
   /** x: [rows, D] → a new normalised tensor. */
   apply(x: H, rows: number): H {
     return this.spec.kind === 'rms'

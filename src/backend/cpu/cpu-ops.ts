@@ -105,6 +105,10 @@ export class CpuOps implements DeviceOps<H, Weight, CpuExpertSet> {
     return layerNorm(x.subarray(0, rows * width), w.data as Float32Array, b?.data as Float32Array | undefined, eps);
   }
   addScaled(h: H, a: H, n: number, s: number): void { for (let i = 0; i < n; i++) h[i]! += a[i]! * s; }
+  addNorm(h: H, a: H, rows: number, width: number, s: number, norm: { kind: 'rms' | 'layer'; w: Weight; b?: Weight; eps: number }): H {
+    this.addScaled(h, a, rows * width, s);
+    return norm.kind === 'rms' ? this.rmsNorm(h, rows, width, norm.w, norm.eps) : this.layerNorm(h, rows, width, norm.w, norm.b, norm.eps);
+  }
   scale(x: H, n: number, s: number): void { for (let i = 0; i < n; i++) x[i]! *= s; }
   gatedAct(g: H, u: H, n: number, act: ActivationSpec): void {
     gatedActivation(act.kind, g.subarray(0, n), u.subarray(0, n), gptOssOpts(act));
@@ -117,6 +121,15 @@ export class CpuOps implements DeviceOps<H, Weight, CpuExpertSet> {
   }
   rope(x: H, T: number, heads: number, headDim: number, cosSin: H, half: number, interleaved: boolean, offset: number): void {
     applyRopeTable(x, T, heads, headDim, cosSin, half, interleaved, offset);
+  }
+  qkNormRope(q: H, k: H, T: number, Hq: number, Hk: number, hd: number, cosSin: H, half: number, interleaved: boolean,
+    norm?: { q: Weight; k: Weight; eps: number }): void {
+    if (norm) {
+      q.set(this.rmsNorm(q, T, Hq * hd, norm.q, norm.eps));
+      k.set(this.rmsNorm(k, T, Hk * hd, norm.k, norm.eps));
+    }
+    applyRopeTable(q, T, Hq, hd, cosSin, half, interleaved, 0);
+    applyRopeTable(k, T, Hk, hd, cosSin, half, interleaved, 0);
   }
   attention(q: H, Tq: number, H: number, dq: number, k: H, v: H, Tk: number, KVH: number, dv: number, start: number,
     opts: { scale: number; window?: number | null; sinks?: Weight }): H {

@@ -99,6 +99,10 @@ export class GpuContext {
   /** Bytes of persistent (weight) buffers created through createStatic. */
   staticBytes = 0;
   dispatches = 0;
+  /** Bind groups created (a cache miss in `run`: a new combination of pipeline and buffers), for host-cost reports. */
+  bindGroupsCreated = 0;
+  /** Device buffers created for the pool (a pool miss), for host-cost reports. */
+  poolBuffersCreated = 0;
 
   private constructor(device: GPUDevice, adapterName: string, features: ReadonlySet<string>, subgroupMatrix?: SubgroupMatrixShape) {
     this.device = device;
@@ -153,6 +157,7 @@ export class GpuContext {
 
   private newBuffer(bytes: number): GPUBuffer {
     this.pooledBytes += bytes;
+    this.poolBuffersCreated++;
     return this.device.createBuffer({ size: bytes, usage: STORAGE | COPY_SRC | COPY_DST | INDIRECT });
   }
 
@@ -275,6 +280,7 @@ export class GpuContext {
       if (params) entries.push({ binding: b++, resource: { buffer: this.uniform, offset: 0, size: UNIFORM_SLOT } });
       for (const buffer of buffers) entries.push({ binding: b++, resource: { buffer } });
       group = this.device.createBindGroup({ layout: pipe.layout, entries });
+      this.bindGroupsCreated++;
       if (this.bindGroups.size >= MAX_BIND_GROUPS) this.bindGroups.clear();
       this.bindGroups.set(key, group);
     }

@@ -53,7 +53,9 @@ export interface RequestGpuOptions {
   backend?: string;
 }
 
-let nodeGpu: GPU | undefined;
+/** Dawn's GPU objects in Node, one per set of creation flags (backend, toggles). */
+const nodeGpus = new Map<string, GPU>();
+let nodeGlobalsSet = false;
 
 interface NodeWebGpuModule {
   create(options: string[]): GPU;
@@ -63,9 +65,18 @@ interface NodeWebGpuModule {
 async function gpuEntry(opts: RequestGpuOptions): Promise<GPU> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return nav.gpu;
-  if (nodeGpu) return nodeGpu;
   const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === 'string';
   if (!isNode) throw new UserError('WebGPU is not available in this browser (navigator.gpu is missing)');
+  const platform = (globalThis as { process?: { platform?: string } }).process?.platform;
+  const backend = opts.backend ?? (platform === 'linux' ? 'vulkan' : undefined);
+  // f16 on NVIDIA's Vulkan driver needs a toggle; subgroup-matrix loads and stores skip Tint's bounds clamping where the
+  // driver guarantees robust access for them (every load of coop-gemm.ts is in bounds anyway).
+  const toggles = ['allow_unsafe_apis', ...(opts.dawnToggles ?? ['vulkan_enable_f16_on_nvidia', 'vulkan_use_cooperative_matrix_robust_access'])];
+  const flags = [`enable-dawn-features=${toggles.join(',')}`];
+  if (backend) flags.unshift(`backend=${backend}`);
+  const key = flags.join(' ');
+  const cached = nodeGpus.get(key);
+  if (cached) return cached;
   let mod: NodeWebGpuModule;
   try {
     // A variable specifier keeps bundlers from pulling the Node-only native package into a browser build.
@@ -74,16 +85,10 @@ async function gpuEntry(opts: RequestGpuOptions): Promise<GPU> {
   } catch (e) {
     throw new UserError(`WebGPU: the 'webgpu' package (Dawn for Node) could not be loaded: ${e instanceof Error ? e.message : String(e)}`);
   }
-  Object.assign(globalThis, mod.globals);
-  const platform = (globalThis as { process?: { platform?: string } }).process?.platform;
-  const backend = opts.backend ?? (platform === 'linux' ? 'vulkan' : undefined);
-  // f16 on NVIDIA's Vulkan driver needs a toggle; subgroup-matrix loads and stores skip Tint's bounds clamping where the
-  // driver guarantees robust access for them (every load of coop-gemm.ts is in bounds anyway).
-  const toggles = ['allow_unsafe_apis', ...(opts.dawnToggles ?? ['vulkan_enable_f16_on_nvidia', 'vulkan_use_cooperative_matrix_robust_access'])];
-  const flags = [`enable-dawn-features=${toggles.join(',')}`];
-  if (backend) flags.unshift(`backend=${backend}`);
-  nodeGpu = mod.create(flags);
-  return nodeGpu;
+  if (!nodeGlobalsSet) { Object.assign(globalThis, mod.globals); nodeGlobalsSet = true; }
+  const gpu = mod.create(flags);
+  nodeGpus.set(key, gpu);
+  return gpu;
 }
 
 /** The first adapter's device with its maximum buffer limits, or a UserError saying why there is none. */

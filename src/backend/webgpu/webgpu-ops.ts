@@ -8,9 +8,10 @@ import type { ActivationSpec, DeviceKVCache, DeviceOps, DeviceRouterSpec, Expert
 import { GpuContext, type GpuTensor } from './context.js';
 import { uploadF32, uploadStacked, uploadWeight, type GpuWeight } from './weights.js';
 import { linear } from './kernels/matmul.js';
-import { rmsNorm, layerNorm } from './kernels/norm.js';
+import { addNorm, rmsNorm, layerNorm } from './kernels/norm.js';
 import { addScaled, addSigmoidGated, scaleInPlace, gatedAct, embed, copyCols } from './kernels/elementwise.js';
 import { applyRopeGpu } from './kernels/rope.js';
+import { qkNormRopeGpu, QK_NORM_ROPE_MAX_HD } from './kernels/qk-norm-rope.js';
 import { attentionGpu } from './kernels/attention.js';
 import { routeGpu } from './kernels/router.js';
 import { moeExpertsGpu, type GpuExpertSet } from './kernels/moe.js';
@@ -109,6 +110,10 @@ export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> 
     return layerNorm(this.ctx, x, rows, w, b, eps);
   }
   addScaled(h: GpuTensor, a: GpuTensor, n: number, s: number): void { addScaled(this.ctx, h, a, n, s); }
+  addNorm(h: GpuTensor, a: GpuTensor, rows: number, width: number, s: number,
+    norm: { kind: 'rms' | 'layer'; w: GpuWeight; b?: GpuWeight; eps: number }): GpuTensor {
+    return addNorm(this.ctx, norm.kind, h, a, s, rows, norm.w, norm.b, norm.eps, undefined, width);
+  }
   scale(x: GpuTensor, n: number, s: number): void { scaleInPlace(this.ctx, x, n, s); }
   gatedAct(g: GpuTensor, u: GpuTensor, n: number, act: ActivationSpec): void { gatedAct(this.ctx, g, u, n, act.kind, act.alpha, act.limit); }
   copyCols(src: GpuTensor, srcWidth: number, srcFrom: number, dst: GpuTensor, dstWidth: number, dstFrom: number, count: number, rows: number, srcRowDiv = 1): void {
@@ -116,6 +121,19 @@ export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> 
   }
   rope(x: GpuTensor, T: number, heads: number, headDim: number, cosSin: GpuTensor, half: number, interleaved: boolean, offset: number): void {
     applyRopeGpu(this.ctx, x, T, heads, headDim, cosSin, half, interleaved, offset);
+  }
+  qkNormRope(q: GpuTensor, k: GpuTensor, T: number, Hq: number, Hk: number, hd: number, cosSin: GpuTensor, half: number,
+    interleaved: boolean, norm?: { q: GpuWeight; k: GpuWeight; eps: number }): void {
+    if (hd <= QK_NORM_ROPE_MAX_HD) {
+      qkNormRopeGpu(this.ctx, q, k, T, Hq, Hk, hd, cosSin, half, interleaved, norm);
+      return;
+    }
+    if (norm) {
+      rmsNorm(this.ctx, q, T, norm.q, norm.eps, q, Hq * hd);
+      rmsNorm(this.ctx, k, T, norm.k, norm.eps, k, Hk * hd);
+    }
+    applyRopeGpu(this.ctx, q, T, Hq, hd, cosSin, half, interleaved, 0);
+    applyRopeGpu(this.ctx, k, T, Hk, hd, cosSin, half, interleaved, 0);
   }
   attention(q: GpuTensor, Tq: number, H: number, dq: number, k: GpuTensor, v: GpuTensor, Tk: number, KVH: number, dv: number, start: number,
     opts: { scale: number; window?: number | null; sinks?: GpuWeight }): GpuTensor {

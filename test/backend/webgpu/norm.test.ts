@@ -9,12 +9,15 @@
  *   G ≤ 4100 that is < 30u ≈ 1.8e-6 relative to the output itself (no cancellation): |err| ≤ 4e-6·|ref| + 1e-30.
  * - layer: the mean carries an absolute error ≲ (G/WG + 8)·u·max|x| that x − mean does not cancel, so the bound is
  *   relative to the scale of the terms: |err| ≤ 4e-6·(r·|w_i|·max|x| + |b_i|), r = 1/sqrt(var + eps).
+ * - addNorm (residual add fused into the norm): the GPU forms h + s·a with up to two f32 roundings where the CPU
+ *   (Float32Array +=) rounds the float64 value once, so the updated h may differ by 2⁻²³·(|h| + |s·a|) per element
+ *   (checked exactly that way); that perturbation reaches the output scaled by r·|w_i|, added to the norm bounds above.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { GpuContext } from '../../../src/backend/webgpu/context.js';
 import { uploadF32, uploadWeight, type GpuWeight } from '../../../src/backend/webgpu/weights.js';
-import { rmsNorm, layerNorm } from '../../../src/backend/webgpu/kernels/norm.js';
+import { addNorm, rmsNorm, layerNorm } from '../../../src/backend/webgpu/kernels/norm.js';
 import { rmsNorm as cpuRms, layerNorm as cpuLayer } from '../../../src/backend/cpu/norm.js';
 import { seededUniform } from '../../../src/train/model/rng.js';
 import { bf16ToF32, f32ToBf16 } from '../../../src/tensor/dtype.js';
@@ -109,6 +112,66 @@ test('layerNorm matches the CPU reference, with and without bias, in place', asy
   await checkLayer(4, 3 * 40, 40, 1e-6, true, 1);
   await checkLayer(2, 777, 777, 1e-5, true, 2, true);
   await checkLayer(2, 100, 100, 1e-5, false, 3, true);
+});
+
+async function checkAddNorm(kind: 'rms' | 'layer', rows: number, G: number, s: number, withBias: boolean, seed: number): Promise<void> {
+  const r = seededUniform(seed);
+  const hs = rand(rows * G, r, 2, 0.5);
+  const as = rand(rows * G, r, 2);
+  const wv = rand(G, r, 1, 1);
+  const bv = withBias ? rand(G, r) : undefined;
+  const w = uploadF32(ctx, wv, 'w');
+  const b = bv ? uploadF32(ctx, bv, 'b') : undefined;
+  const h = ctx.upload(hs, [rows, G]);
+  const a = ctx.upload(as, [rows, G]);
+  const y = addNorm(ctx, kind, h, a, s, rows, w, b, 1e-5);
+  const gotH = await ctx.read(h, rows * G);
+  const got = await ctx.read(y, rows * G);
+  // The CPU op: h += a · s in a Float32Array (one rounding of the float64 value), then the CPU norm.
+  const h2 = hs.slice();
+  for (let i = 0; i < h2.length; i++) h2[i]! += as[i]! * s;
+  for (let i = 0; i < h2.length; i++) {
+    const tol = 2 ** -23 * (Math.abs(hs[i]!) + Math.abs(s * as[i]!));
+    assert.ok(Math.abs(gotH[i]! - h2[i]!) <= tol, `addNorm ${kind} h[${i}]: ${gotH[i]} vs ${h2[i]}`);
+  }
+  const ref = kind === 'rms' ? cpuRms(h2, wv, 1e-5) : cpuLayer(h2, wv, bv, 1e-5);
+  for (let base = 0; base < ref.length; base += G) {
+    let mean = 0, v = 0, mx = 0;
+    for (let i = 0; i < G; i++) { mean += h2[base + i]!; mx = Math.max(mx, Math.abs(h2[base + i]!)); }
+    mean = kind === 'rms' ? 0 : mean / G;
+    for (let i = 0; i < G; i++) v += (h2[base + i]! - mean) ** 2;
+    const rs = 1 / Math.sqrt(v / G + 1e-5);
+    for (let i = 0; i < G; i++) {
+      const j = base + i;
+      const add = rs * Math.abs(wv[i]!) * 2 ** -22 * (Math.abs(hs[j]!) + Math.abs(s * as[j]!));
+      const tol = (kind === 'rms' ? 4e-6 * Math.abs(ref[j]!) : 4e-6 * (rs * Math.abs(wv[i]!) * mx + (bv ? Math.abs(bv[i]!) : 0))) + add;
+      assert.ok(Math.abs(got[j]! - ref[j]!) <= tol, `addNorm ${kind} rows=${rows} G=${G} [${j}]: ${got[j]} vs ${ref[j]}`);
+    }
+  }
+  ctx.release(h, a, y);
+  w.buffer.destroy();
+  b?.buffer.destroy();
+}
+
+test('addNorm: residual add fused into RMSNorm / LayerNorm matches addScaled + the CPU norm (h updated too)', async () => {
+  let seed = 300;
+  for (const G of [5, 64, 100, 300, 2050]) {
+    await checkAddNorm('rms', 1, G, 1, false, seed++);
+    await checkAddNorm('rms', 3, G, 0.22, false, seed++);   // Granite's residual multiplier
+    await checkAddNorm('layer', 2, G, 1, true, seed++);
+    await checkAddNorm('layer', 3, G, 1, false, seed++);
+  }
+});
+
+test('addNorm refuses aliasing and a bias on RMSNorm', () => {
+  const w = uploadF32(ctx, new Float32Array(4).fill(1), 'w');
+  const h = ctx.upload(new Float32Array(8), [2, 4]);
+  const a = ctx.upload(new Float32Array(8), [2, 4]);
+  assert.throws(() => addNorm(ctx, 'rms', h, h, 1, 2, w, undefined, 1e-6), /different buffer/);
+  assert.throws(() => addNorm(ctx, 'rms', h, a, 1, 2, w, undefined, 1e-6, h), /must not be x/);
+  assert.throws(() => addNorm(ctx, 'rms', h, a, 1, 2, w, w, 1e-6), /no bias/);
+  ctx.release(h, a);
+  w.buffer.destroy();
 });
 
 test('rmsNorm / layerNorm: shapes and errors', async () => {

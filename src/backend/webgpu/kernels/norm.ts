@@ -12,6 +12,11 @@
  *
  * The element count is rows · width, where width is the product of x's dimensions after the first (x.shape[0] for
  * a 1-D x, with rows = 1), unless `width` is passed; it must be a multiple of G.
+ *
+ * `addNorm` fuses the decoder's residual add into the norm that follows it: x ← x + s·a (stored back into x, the
+ * residual stream, with elementwise.ts addScaled's arithmetic), then y = norm(x) from the updated values. Each thread
+ * updates and then reads only its own strided elements, so the in-place update needs no barrier; one dispatch instead
+ * of two (bench/gpu-host).
  */
 import type { GpuContext, GpuTensor } from '../context.js';
 import { Params, numelOf } from '../context.js';
@@ -19,12 +24,16 @@ import type { GpuWeight, GpuWeightDType } from '../weights.js';
 import { weightBinding, weightReader, memoCode, grid2d } from '../wgsl.js';
 
 
-type Kind = 'rms' | 'layer';
+export type NormKind = 'rms' | 'layer';
+type Kind = NormKind;
 
-function normCodeUncached(kind: Kind, WG: number, wd: GpuWeightDType, bd: GpuWeightDType | undefined, inPlace: boolean): string {
-  const xAccess = inPlace ? 'read_write' : 'read';
+function normCodeUncached(kind: Kind, WG: number, wd: GpuWeightDType, bd: GpuWeightDType | undefined, inPlace: boolean, add: boolean): string {
+  const xAccess = inPlace || add ? 'read_write' : 'read';
   const out = inPlace ? 'x' : 'y';
-  const yDecl = inPlace ? '' : `@group(0) @binding(${bd ? 4 : 3}) var<storage, read_write> y: array<f32>;`;
+  let nb = bd ? 4 : 3;
+  const aDecl = add ? `@group(0) @binding(${nb++}) var<storage, read> a: array<f32>;` : '';
+  const yDecl = inPlace ? '' : `@group(0) @binding(${nb}) var<storage, read_write> y: array<f32>;`;
+  const addPass = add ? `  for (var i = li; i < G; i += WG) { x[base + i] = x[base + i] + p.s * a[base + i]; }\n` : '';
   const reduce = `  red[li] = s;
   workgroupBarrier();
   for (var st = WG / 2u; st > 0u; st = st >> 1u) {
@@ -47,13 +56,14 @@ ${reduce}
 ${reduce}
   let r = 1.0 / sqrt(red[0] / f32(G) + p.eps);
   for (var i = li; i < G; i += WG) { ${out}[base + i] = (x[base + i] - mean) * r * w_at(i)${bd ? ' + b_at(i)' : ''}; }`;
-  return `// ${kind} norm, ${WG} threads, ${wd} weight${bd ? `, ${bd} bias` : ''}${inPlace ? ', in place' : ''}
+  return `// ${add ? 'residual add + ' : ''}${kind} norm, ${WG} threads, ${wd} weight${bd ? `, ${bd} bias` : ''}${inPlace ? ', in place' : ''}
 const WG = ${WG}u;
-struct P { G: u32, groups: u32, eps: f32 }
+struct P { G: u32, groups: u32, eps: f32, s: f32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, ${xAccess}> x: array<f32>;
 ${weightBinding(2, 'w', wd)}
 ${bd ? weightBinding(3, 'b', bd) : ''}
+${aDecl}
 ${yDecl}
 ${weightReader('w', wd)}
 ${bd ? weightReader('b', bd) : ''}
@@ -66,14 +76,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (g >= p.groups) { return; }
   let G = p.G;
   let base = g * G;
-${body}
+${addPass}${body}
 }
 `;
 }
 
 function runNorm(ctx: GpuContext, kind: Kind, x: GpuTensor, rows: number, w: GpuWeight, b: GpuWeight | undefined, eps: number,
-  out: GpuTensor | undefined, width: number | undefined): GpuTensor {
-  const name = kind === 'rms' ? 'rmsNorm' : 'layerNorm';
+  out: GpuTensor | undefined, width: number | undefined, add?: { a: GpuTensor; s: number }): GpuTensor {
+  const name = add ? 'addNorm' : kind === 'rms' ? 'rmsNorm' : 'layerNorm';
   const G = w.shape[0]!;
   if (w.shape.length !== 1 || G < 1) throw new Error(`${name}: weight ${w.name} has shape [${w.shape.join(', ')}], expected [G]`);
   if (b && (b.shape.length !== 1 || b.shape[0] !== G)) throw new Error(`${name}: bias ${b.name} has shape [${b.shape.join(', ')}], expected [${G}]`);
@@ -87,9 +97,15 @@ function runNorm(ctx: GpuContext, kind: Kind, x: GpuTensor, rows: number, w: Gpu
   const groups = total / G;
   if (groups === 0) return y;
   const inPlace = y.buffer === x.buffer;
+  if (add) {
+    if (inPlace) throw new Error(`${name}: out must not be x (x is the residual stream, updated in place)`);
+    if (add.a.buffer === x.buffer || add.a.buffer === y.buffer) throw new Error(`${name}: a must be a different buffer from x and out`);
+    if (add.a.buffer.size < total * 4) throw new Error(`${name}: a holds ${add.a.buffer.size} bytes, needs ${total} f32`);
+  }
   const WG = G <= 128 ? 64 : 256;
-  const bindings = [x, w.buffer, ...(b ? [b.buffer] : []), ...(inPlace ? [] : [y])];
-  ctx.run(normCode(kind, WG, w.dtype, b?.dtype, inPlace), new Params().u32(G).u32(groups).f32(eps), bindings, grid2d(groups));
+  const bindings = [x, w.buffer, ...(b ? [b.buffer] : []), ...(add ? [add.a] : []), ...(inPlace ? [] : [y])];
+  const params = new Params().u32(G).u32(groups).f32(eps).f32(add?.s ?? 0);
+  ctx.run(normCode(kind, WG, w.dtype, b?.dtype, inPlace, add !== undefined), params, bindings, grid2d(groups));
   return y;
 }
 
@@ -108,6 +124,16 @@ export function rmsNorm(ctx: GpuContext, x: GpuTensor, rows: number, w: GpuWeigh
 export function layerNorm(ctx: GpuContext, x: GpuTensor, rows: number, w: GpuWeight, b: GpuWeight | undefined, eps: number,
   out?: GpuTensor, width?: number): GpuTensor {
   return runNorm(ctx, 'layer', x, rows, w, b, eps, out, width);
+}
+
+/**
+ * Residual add fused with the norm after it: x += s · a (in place, rows·width elements), then the RMSNorm (no `b`
+ * … kind 'rms') or LayerNorm of the updated x into a new tensor (or `out`, which must not be x), returned.
+ */
+export function addNorm(ctx: GpuContext, kind: Kind, x: GpuTensor, a: GpuTensor, s: number, rows: number, w: GpuWeight,
+  b: GpuWeight | undefined, eps: number, out?: GpuTensor, width?: number): GpuTensor {
+  if (kind === 'rms' && b) throw new Error('addNorm: RMSNorm takes no bias');
+  return runNorm(ctx, kind, x, rows, w, b, eps, out, width, { a, s });
 }
 
 // Generated WGSL memoised per configuration (see memoCode).
