@@ -11,8 +11,9 @@
  * so the slower of the two wins: `host ms/token` is a ceiling on decode speed (`ceiling tok/s`) that no GPU lifts.
  *
  * Model: Qwen3-MoE's decode structure (q/k RMS norms, GQA 4 heads / 2 KV heads, 128 experts top-8, normTopK, untied
- * lm_head) with tiny widths (hidden 128, expert FFN 96, vocabulary 1000, bf16): the dispatches a step records do not
- * depend on the widths. Layer counts: 3 (bench/gpu-decode's model) and 48 (Qwen3-30B-A3B's).
+ * lm_head) with tiny widths (hidden 128, expert FFN 32, vocabulary 1000, bf16): the dispatches a step records do not
+ * depend on the widths. (Dawn's null backend caps device memory near 512 MB: the widths also keep 48 layers' weights and
+ * KV cache under it; hence also --steps ≤ 900.) Layer counts: 3 (bench/gpu-decode's model) and 48 (Qwen3-30B-A3B's).
  * Method per layer count: prefill 16 tokens, 16 untimed decode steps, then `--steps` (default 400) timed decode steps
  * in batches of 50; ms/token = median over the batches. Counters per decode step: dispatches, bind groups created
  * (cache misses in GpuContext.run), pool buffers created.
@@ -42,14 +43,14 @@ const arg = (name: string): string | undefined => {
 const LAYERS = (arg('--layers') ?? (quick ? '3' : '3,48')).split(',').map(Number);
 const STEPS = Number(arg('--steps') ?? (quick ? 100 : 400));
 if (LAYERS.some((l) => !Number.isInteger(l) || l < 1)) throw new Error(`--layers: ${arg('--layers')} is not a list of positive integers`);
-if (!Number.isInteger(STEPS) || STEPS < 50) throw new Error(`--steps: ${arg('--steps')} must be an integer ≥ 50`);
+if (!Number.isInteger(STEPS) || STEPS < 50 || STEPS > 900) throw new Error(`--steps: ${arg('--steps')} must be an integer in [50, 900]`);
 const BATCH = 50;
 const PROMPT = 16;
 const WARM = 16;
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const shapeOf = (layers: number): RandomModelShape => ({
-  arch: 'qwen3_moe', layers, hidden: 128, ffn: 96, experts: 128, topK: 8, heads: 4, kvHeads: 2, vocab: 1000, dtype: 'BF16', seed: 3,
+  arch: 'qwen3_moe', layers, hidden: 128, ffn: 32, experts: 128, topK: 8, heads: 4, kvHeads: 2, vocab: 1000, dtype: 'BF16', seed: 3,
 });
 
 interface Row {

@@ -45,6 +45,8 @@ export interface DeviceLayerCache<H> {
   readonly length: number;
   /** Append S rows of keys [S, kWidth] and values [S, vWidth]. */
   append(k: H, v: H, S: number): void;
+  /** Make room for S rows, counted as filled from now on (the caller writes them); returns the first row's index. */
+  reserve(S: number): number;
 }
 
 export interface DeviceKVCache<H> {
@@ -108,6 +110,16 @@ export interface DeviceOps<H, W, X> {
   copyCols(src: H, srcWidth: number, srcFrom: number, dst: H, dstWidth: number, dstFrom: number, count: number, rows: number, srcRowDiv?: number): void;
   /** Rotate x[T, heads, headDim] in place with a [T, half, 2] (cos, sin) table, rotated dims starting at `offset`. */
   rope(x: H, T: number, heads: number, headDim: number, cosSin: H, half: number, interleaved: boolean, offset: number): void;
+  /**
+   * GQA attention inputs from one fused projection qkv[T, (Hq + 2·Hk)·hd] (per row: q heads, k heads, v heads):
+   * returns q[T, Hq, hd] (new), per-head RMSNorm'd with norm.q when given and rotated by RoPE (dims [0, 2·half)),
+   * and writes k (norm.k, RoPE) and v into `cache` rows [cache.length, cache.length + T) (reserving them). Equals
+   * splitting the columns, qkNormRope and cache.append (one dispatch on a GPU).
+   */
+  qkvToCache(qkv: H, T: number, Hq: number, Hk: number, hd: number, cosSin: H, half: number, interleaved: boolean,
+    cache: DeviceLayerCache<H>, norm?: { q: W; k: W; eps: number }): H;
+  /** Whether linear layers that read the same input should be merged into one (q/k/v): the GPU's dispatches. */
+  readonly fusesProjections: boolean;
   /**
    * GQA query/key preparation, in place: q[T, Hq, hd] and k[T, Hk, hd], each head RMS-normalised with `norm` (f32
    * weights of length hd; omitted: no norm), then RoPE on dims [0, 2·half). Equals rmsNorm + rope on each (one

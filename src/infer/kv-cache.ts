@@ -13,20 +13,27 @@ export class LayerKVCache {
   }
 
   append(k: Float32Array, v: Float32Array, rows: number): void {
-    const need = this.length + rows;
+    const at = this.reserve(rows);
+    this.k.set(k.subarray(0, rows * this.kWidth), at * this.kWidth);
+    this.v.set(v.subarray(0, rows * this.vWidth), at * this.vWidth);
+  }
+
+  /** Make room for `rows` more rows (growing by doubling) and count them as filled; returns the first one's index. */
+  reserve(rows: number): number {
+    const at = this.length;
+    const need = at + rows;
     if (need * this.kWidth > this.k.length) {
       let cap = this.k.length / this.kWidth;
       while (cap < need) cap *= 2;
       const nk = new Float32Array(cap * this.kWidth);
-      nk.set(this.k.subarray(0, this.length * this.kWidth));
+      nk.set(this.k.subarray(0, at * this.kWidth));
       const nv = new Float32Array(cap * this.vWidth);
-      nv.set(this.v.subarray(0, this.length * this.vWidth));
+      nv.set(this.v.subarray(0, at * this.vWidth));
       this.k = nk;
       this.v = nv;
     }
-    this.k.set(k.subarray(0, rows * this.kWidth), this.length * this.kWidth);
-    this.v.set(v.subarray(0, rows * this.vWidth), this.length * this.vWidth);
     this.length = need;
+    return at;
   }
 }
 

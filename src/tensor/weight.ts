@@ -30,3 +30,27 @@ export function weightSlice(w: Weight, start: number, end: number, name = `${w.n
   const inner = numel(w.shape) / w.shape[0]!;
   return { name, dtype: w.dtype, shape: [end - start, ...w.shape.slice(1)], data: w.data.subarray(start * inner, end * inner) };
 }
+
+/**
+ * One weight holding `ws` stacked along the leading dimension (e.g. q, k and v projections as one [Nq + 2·Nk, D]
+ * matrix, or their biases as one vector): the same dtype and trailing shape are required; the data is copied.
+ */
+export function concatRows(ws: readonly Weight[], name: string): Weight {
+  const first = ws[0];
+  if (!first) throw new Error('concatRows: no weights');
+  const inner = first.shape.slice(1);
+  for (const w of ws) {
+    if (w.dtype !== first.dtype || w.shape.length !== first.shape.length || w.shape.slice(1).some((d, i) => d !== inner[i])) {
+      throw new Error(`concatRows: ${w.name} (${w.dtype} [${w.shape}]) does not stack with ${first.name} (${first.dtype} [${first.shape}])`);
+    }
+  }
+  const rows = ws.reduce((a, w) => a + w.shape[0]!, 0);
+  const n = ws.reduce((a, w) => a + w.data.length, 0);
+  const data = first.dtype === 'f32' ? new Float32Array(n) : new Uint16Array(n);
+  let off = 0;
+  for (const w of ws) {
+    data.set(w.data, off);
+    off += w.data.length;
+  }
+  return { name, dtype: first.dtype, shape: [rows, ...inner], data };
+}

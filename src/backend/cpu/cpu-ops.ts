@@ -7,7 +7,7 @@
 import type { Weight } from '../../tensor/weight.js';
 import { weightToF32 } from '../../tensor/weight.js';
 import { roundToF16 } from '../../tensor/dtype.js';
-import type { ActivationSpec, DeviceKVCache, DeviceOps, DeviceRouterSpec, ExpertSetSource } from '../device-ops.js';
+import type { ActivationSpec, DeviceKVCache, DeviceLayerCache, DeviceOps, DeviceRouterSpec, ExpertSetSource } from '../device-ops.js';
 import { linear } from './linear.js';
 import { rmsNorm, layerNorm } from './norm.js';
 import { attention } from './attention.js';
@@ -51,6 +51,8 @@ function gptOssOpts(act: ActivationSpec): { alpha: number; limit: number } | und
 export class CpuOps implements DeviceOps<H, Weight, CpuExpertSet> {
   readonly name = 'cpu';
   readonly uploadsWeights = false;
+  /** q/k/v stay three matrices: weights are used in place, and merging them would copy them. */
+  readonly fusesProjections = false;
   /** The matrices rounded through f16 at load (their matmuls round inputs too with roundMatmulInputsToF16). */
   private readonly halfMatrices = new WeakSet<Weight>();
   constructor(private readonly opts: CpuOpsOptions = {}) {}
@@ -121,6 +123,24 @@ export class CpuOps implements DeviceOps<H, Weight, CpuExpertSet> {
   }
   rope(x: H, T: number, heads: number, headDim: number, cosSin: H, half: number, interleaved: boolean, offset: number): void {
     applyRopeTable(x, T, heads, headDim, cosSin, half, interleaved, offset);
+  }
+  qkvToCache(qkv: H, T: number, Hq: number, Hk: number, hd: number, cosSin: H, half: number, interleaved: boolean,
+    cache: DeviceLayerCache<H>, norm?: { q: Weight; k: Weight; eps: number }): H {
+    const qw = Hq * hd;
+    const kw = Hk * hd;
+    const W = qw + 2 * kw;
+    const q = new Float32Array(T * qw);
+    const k = new Float32Array(T * kw);
+    const v = new Float32Array(T * kw);
+    for (let t = 0; t < T; t++) {
+      const r = t * W;
+      q.set(qkv.subarray(r, r + qw), t * qw);
+      k.set(qkv.subarray(r + qw, r + qw + kw), t * kw);
+      v.set(qkv.subarray(r + qw + kw, r + W), t * kw);
+    }
+    this.qkNormRope(q, k, T, Hq, Hk, hd, cosSin, half, interleaved, norm);
+    cache.append(k, v, T);
+    return q;
   }
   qkNormRope(q: H, k: H, T: number, Hq: number, Hk: number, hd: number, cosSin: H, half: number, interleaved: boolean,
     norm?: { q: Weight; k: Weight; eps: number }): void {

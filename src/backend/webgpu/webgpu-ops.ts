@@ -4,14 +4,14 @@
  * so the grouped expert kernels reach all of them in one dispatch. Nothing is read back until `read`.
  */
 import type { Weight } from '../../tensor/weight.js';
-import type { ActivationSpec, DeviceKVCache, DeviceOps, DeviceRouterSpec, ExpertSetSource } from '../device-ops.js';
+import type { ActivationSpec, DeviceKVCache, DeviceLayerCache, DeviceOps, DeviceRouterSpec, ExpertSetSource } from '../device-ops.js';
 import { GpuContext, type GpuTensor } from './context.js';
 import { uploadF32, uploadStacked, uploadWeight, type GpuWeight } from './weights.js';
 import { linear } from './kernels/matmul.js';
 import { addNorm, rmsNorm, layerNorm } from './kernels/norm.js';
 import { addScaled, addSigmoidGated, scaleInPlace, gatedAct, embed, copyCols } from './kernels/elementwise.js';
 import { applyRopeGpu } from './kernels/rope.js';
-import { qkNormRopeGpu, QK_NORM_ROPE_MAX_HD } from './kernels/qk-norm-rope.js';
+import { qkNormRopeGpu, qkvToCacheGpu, QK_NORM_ROPE_MAX_HD } from './kernels/qk-norm-rope.js';
 import { attentionGpu } from './kernels/attention.js';
 import { routeGpu } from './kernels/router.js';
 import { moeExpertsGpu, type GpuExpertSet } from './kernels/moe.js';
@@ -38,6 +38,8 @@ export interface WebGpuOpsOptions {
 export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> {
   readonly name = 'webgpu';
   readonly uploadsWeights = true;
+  /** One q/k/v projection instead of three (fewer dispatches; the weights are uploaded anyway). */
+  readonly fusesProjections = true;
   constructor(readonly ctx: GpuContext, readonly opts: WebGpuOpsOptions = {}) {}
 
   static async create(opts: WebGpuOpsOptions = {}): Promise<WebGpuOps> {
@@ -121,6 +123,27 @@ export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> 
   }
   rope(x: GpuTensor, T: number, heads: number, headDim: number, cosSin: GpuTensor, half: number, interleaved: boolean, offset: number): void {
     applyRopeGpu(this.ctx, x, T, heads, headDim, cosSin, half, interleaved, offset);
+  }
+  qkvToCache(qkv: GpuTensor, T: number, Hq: number, Hk: number, hd: number, cosSin: GpuTensor, half: number, interleaved: boolean,
+    cache: DeviceLayerCache<GpuTensor>, norm?: { q: GpuWeight; k: GpuWeight; eps: number }): GpuTensor {
+    if (hd <= QK_NORM_ROPE_MAX_HD) {
+      const row0 = cache.reserve(T);
+      return qkvToCacheGpu(this.ctx, qkv, T, Hq, Hk, hd, cosSin, half, interleaved, cache.k, cache.v, row0, norm);
+    }
+    // Head dims past the fused kernel's workgroup memory: split the columns, then the separate kernels.
+    const qw = Hq * hd;
+    const kw = Hk * hd;
+    const W = qw + 2 * kw;
+    const q = this.ctx.tensor([T, Hq, hd]);
+    const k = this.ctx.tensor([T, Hk, hd]);
+    const v = this.ctx.tensor([T, Hk, hd]);
+    copyCols(this.ctx, qkv, W, 0, q, qw, 0, qw, T);
+    copyCols(this.ctx, qkv, W, qw, k, kw, 0, kw, T);
+    copyCols(this.ctx, qkv, W, qw + kw, v, kw, 0, kw, T);
+    this.qkNormRope(q, k, T, Hq, Hk, hd, cosSin, half, interleaved, norm);
+    cache.append(k, v, T);
+    this.ctx.release(k, v);
+    return q;
   }
   qkNormRope(q: GpuTensor, k: GpuTensor, T: number, Hq: number, Hk: number, hd: number, cosSin: GpuTensor, half: number,
     interleaved: boolean, norm?: { q: GpuWeight; k: GpuWeight; eps: number }): void {
