@@ -6,6 +6,8 @@
 #   decode   bench/gpu-decode (WebGPU vs the CPU backend)                                 → $OUT/gpu-decode.json
 #   tiles    f16 layers at T = 512, 4096 on each tensor-core tile and on the f32 tiles       → $OUT/gpu-moe-tiles-*.json
 #            (which tile should be the default; `moe` already ran the default one)
+#   host     bench/gpu-host: the host cost of a decode step on this machine's CPU (Dawn's null backend), the
+#            ceiling on decode tok/s that no GPU lifts (read it beside `decode`)            → $OUT/gpu-host.json
 # e.g. run(command="bash scripts/device-suite.sh tests moe", carry=[".gl"], timeout_s=600), then copy the JSON files
 # from files_at into bench/results/ here and commit them.
 set -uo pipefail
@@ -29,7 +31,9 @@ for step in "$@"; do
         bash scripts/device-run.sh dist/bench/gpu-moe-layer.js --baseline "$BASELINE" --dtypes f16 --tokens 512,4096 $v \
           --out "$OUT/gpu-moe-tiles-$name.json" || status=1
       done ;;
-    *) echo "device-suite: unknown step '$step' (tests, moe, decode, tiles)" >&2; exit 2 ;;
+    host)
+      bash scripts/device-run.sh dist/bench/gpu-host.js --out "$OUT/gpu-host.json" || status=1 ;;
+    *) echo "device-suite: unknown step '$step' (tests, moe, decode, tiles, host)" >&2; exit 2 ;;
   esac
 done
 exit $status
