@@ -4,8 +4,9 @@
  * expert FFNs (`moeExpertsGpu`, SiLU-gated, weights stacked [E, F, D] / [E, F, D] / [E, D, F]). Nothing is read back
  * inside a layer. Shapes (the baseline's three): mixtral-8x7b (D 4096, F 14336, E 8, k 2, normTopK), qwen3-30b-a3b
  * (D 2048, F 768, E 128, k 8, normTopK), olmoe-1b-7b (D 2048, F 1024, E 64, k 8, no renormalisation); storage dtypes
- * bf16 and f16 (the router weight too; accumulation is f32 whatever the storage; f16 layers run their expert GEMMs on
- * tensor cores — coop-gemm.ts, activations rounded to f16 — where the adapter has subgroup matrices, column
+ * bf16 and f16 (the router weight too; accumulation is f32 whatever the storage; both run their expert GEMMs on
+ * tensor cores once T·k > 64 slots where the adapter has subgroup matrices — coop-gemm.ts: f16 with activations
+ * rounded to f16, bf16 with activations split into f16 hi + lo parts, two products, f32-path accuracy — column
  * `kernel`); T = 1, 8, 64, 512, 4096 tokens.
  *
  * Weights: random bits written straight into GPU buffers in 64 MiB chunks from a host xorshift stream (random sign
@@ -40,7 +41,7 @@
  *                                      (a subset: its rows replace the same rows of the results file)
  *   node dist/bench/gpu-moe-layer.js --baseline PATH   (baseline file elsewhere)
  *   node dist/bench/gpu-moe-layer.js --out FILE        (results elsewhere, e.g. under $OUT on the device machine)
- *   node dist/bench/gpu-moe-layer.js --no-tensor-cores  (f16 layers on the f32 tiled kernels even with subgroup matrices)
+ *   node dist/bench/gpu-moe-layer.js --no-tensor-cores  (f16 and bf16 layers on the f32 tiled kernels even with subgroup matrices)
  *   node dist/bench/gpu-moe-layer.js --coop-tile 64x2   (the tensor-core tile: 64x2 or 128x1; default per fragment)
  *   node dist/bench/gpu-moe-layer.js --quick           (tiny shapes, T = 1, 8, 64; ~1 min on lavapipe; no results file)
  */
@@ -63,7 +64,7 @@ type Dtype = 'bf16' | 'f16';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
-/** --no-tensor-cores: f16 layers on the f32 tiled kernels even where the adapter has subgroup matrices. */
+/** --no-tensor-cores: f16 and bf16 layers on the f32 tiled kernels even where the adapter has subgroup matrices. */
 const noTensorCores = argv.includes('--no-tensor-cores');
 const arg = (name: string): string | undefined => {
   const i = argv.indexOf(name);

@@ -4,7 +4,7 @@
 #   tests    the WebGPU test suite (every fixture on the GPU, kernels vs CPU references) → $OUT/webgpu-tests.txt
 #   moe      bench/gpu-moe-layer (all shapes, bf16/f16, T = 1…4096)                     → $OUT/gpu-moe-layer.json
 #   decode   bench/gpu-decode (WebGPU vs the CPU backend)                                 → $OUT/gpu-decode.json
-#   tiles    f16 layers at T = 512, 4096 on each tensor-core tile and on the f32 tiles       → $OUT/gpu-moe-tiles-*.json
+#   tiles    bf16 and f16 layers at T = 512, 4096 on each tensor-core tile and on the f32 tiles → $OUT/gpu-moe-tiles-*.json
 #            (which tile should be the default; `moe` already ran the default one)
 #   host     bench/gpu-host: the host cost of a decode step on this machine's CPU (Dawn's null backend), the
 #            ceiling on decode tok/s that no GPU lifts (read it beside `decode`)            → $OUT/gpu-host.json
@@ -28,7 +28,7 @@ for step in "$@"; do
     tiles)
       for v in "--coop-tile 64x2" "--coop-tile 128x1" "--no-tensor-cores"; do
         name=$(echo "$v" | tr -d ' -')
-        bash scripts/device-run.sh dist/bench/gpu-moe-layer.js --baseline "$BASELINE" --dtypes f16 --tokens 512,4096 $v \
+        bash scripts/device-run.sh dist/bench/gpu-moe-layer.js --baseline "$BASELINE" --dtypes bf16,f16 --tokens 512,4096 $v \
           --out "$OUT/gpu-moe-tiles-$name.json" || status=1
       done ;;
     host)

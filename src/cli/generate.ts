@@ -65,7 +65,7 @@ async function loadRunner(dir: string, o: GenerateCommandOptions, offload: LoadO
     const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
     return {
       spec,
-      device: () => `webgpu (${ops.ctx.adapterName}${o.f16 ? `, f16 weights${ops.ctx.subgroupMatrix ? ', tensor cores' : ''}` : ''}; GPU memory: weights ${mib(ops.ctx.staticBytes)}, activation pool ${mib(ops.ctx.pooledBytes)})`,
+      device: () => `webgpu (${ops.ctx.adapterName}${o.f16 ? ', f16 weights' : ''}${ops.ctx.tensorCoreDispatches > 0 ? ', tensor cores' : ''}; GPU memory: weights ${mib(ops.ctx.staticBytes)}, activation pool ${mib(ops.ctx.pooledBytes)})`,
       run: (p, g) => generateAsync(model, [p], g),
       close: () => ops.ctx.destroy(),
     };

@@ -32,7 +32,7 @@ async function deviceReport(dir: string, s: ModelSummary, choice: DeviceChoice, 
     const sgm = ctx.subgroupMatrix;
     return {
       device: 'webgpu', adapter: ctx.adapterName, features, maxBindingBytes: ctx.maxBinding,
-      tensorCores: sgm ? `f16 ${sgm.m}×${sgm.n}×${sgm.k} subgroup matrices, subgroups of ${sgm.subgroupSize} (used with --f16)` : 'none (no f16 subgroup matrices)',
+      tensorCores: sgm ? `f16 ${sgm.m}×${sgm.n}×${sgm.k} subgroup matrices, subgroups of ${sgm.subgroupSize} (used for f16 (--f16) and bf16 weights)` : 'none (no f16 subgroup matrices)',
       largestExpertProjectionBytes: largest, fits: largest <= ctx.maxBinding,
     };
   } finally {

@@ -65,7 +65,7 @@ program.command('generate')
   .option('--trace <file>', 'write the routing trace (experts and gates per MoE layer and token) as JSON')
   .option('--memory-budget <bytes>', 'offload routed experts: keep at most this many bytes of them resident, read the rest on demand (e.g. 512M, 2G)')
   .option('--offload-policy <p>', 'expert cache policy with --memory-budget: lru (default), lfu, prefetch (pre-gated LRU), none')
-  .option('--f16', 'with --device webgpu: store weight matrices as f16 on the GPU; prompts run on tensor cores where the adapter has subgroup matrices (accumulation stays f32)')
+  .option('--f16', 'with --device webgpu: store weight matrices as f16 on the GPU (prompts on tensor cores with f16 activations where the adapter has subgroup matrices; bf16 checkpoints use them without this flag, at f32 accuracy)')
   .action(async (args: string[], o) => {
     const { dir, prompt } = resolveGenerateArgs(args, o);
     await generateCommand(dir, { ...o, prompt, device: device() });

@@ -99,6 +99,8 @@ export class GpuContext {
   /** Bytes of persistent (weight) buffers created through createStatic. */
   staticBytes = 0;
   dispatches = 0;
+  /** Dispatches of tensor-core (subgroup-matrix) kernels, counted by coop-gemm.ts: reports say whether they ran. */
+  tensorCoreDispatches = 0;
   /** Bind groups created (a cache miss in `run`: a new combination of pipeline and buffers), for host-cost reports. */
   bindGroupsCreated = 0;
   /** Device buffers created for the pool (a pool miss), for host-cost reports. */

@@ -27,9 +27,10 @@ export interface WebGpuOpsOptions {
    */
   f16?: boolean;
   /**
-   * Where f16 matmuls use tensor cores (devices with subgroup matrices): 'auto' (default) for multi-row products
-   * (prefill: linears with > 8 rows, expert chunks with > 64 slots), 'always' for every f16 matmul whose shape fits
-   * (tests run the whole graph through the tensor-core kernels this way), 'off' never (f32 activations everywhere).
+   * Where f16 and bf16 matmuls use tensor cores (devices with subgroup matrices; f16 weights round the activations to
+   * f16, bf16 weights split them into f16 hi + lo parts and keep f32-path accuracy): 'auto' (default) for multi-row
+   * products (prefill: linears with > 8 rows, expert chunks with > 64 slots), 'always' for every such matmul whose
+   * shape fits (tests run the whole graph through the tensor-core kernels this way), 'off' never.
    */
   tensorCores?: 'auto' | 'always' | 'off';
 }

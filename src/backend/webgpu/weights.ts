@@ -1,8 +1,8 @@
 /**
  * Weights resident on the GPU. Storage dtypes: f32; f16 (IEEE half, 2 per u32 word, read with unpack2x16float — no
  * shader-f16 needed); bf16 (2 per u32 word, widened by a shift). Kernels accumulate in f32 whatever the storage.
- * A bf16 checkpoint stays bf16 on the GPU (exact, half the memory of f32). On request (`--f16`) matrices of either
- * dtype are stored as f16: tensor cores (coop-gemm.ts) multiply f16 only. bf16 → f16 keeps every value in
+ * A bf16 checkpoint stays bf16 on the GPU (exact, half the memory of f32; tensor cores read it through an f16
+ * staging tile, coop-gemm.ts). On request (`--f16`) matrices of either dtype are stored as f16. bf16 → f16 keeps every value in
  * [6.1e-5, 65504] exactly (f16 has more mantissa bits) and rounds smaller ones to f16 subnormals (absolute error
  * ≤ 3e-8); a matrix with a value beyond ±65504 cannot be stored as f16 and is refused with a UserError.
  */

@@ -1,6 +1,8 @@
 /**
  * Tensor-core kernels (src/backend/webgpu/kernels/coop-gemm.ts) against float64 references on the values they
- * multiply: f16 weights, activations rounded through f16 (roundToF16), f32 accumulation.
+ * multiply: f16 weights, activations rounded through f16 (roundToF16), f32 accumulation — and, for bf16 weights
+ * (staged as f16, activations split into f16 hi + lo parts), float64 on the exact bf16 weights and the *unrounded*
+ * f32 activations: that mode must be as accurate as the f32 path.
  *
  * These tests need an adapter with f16 → f32 subgroup matrices. Lavapipe from Mesa 26 has them (8 × 8 × 8, subgroups
  * of 8); CI's default Mesa 25 does not, so `npm test` runs this file a second time under Mesa 26 from a private
@@ -8,7 +10,9 @@
  * skipped (never as passed).
  *
  * linear: |gpu − ref| ≤ (K + 8)·2⁻²⁴·Σ_k|x̂_k·ŵ_k| + 1e-7 — the f32 summation bound of matmul.test.ts; the reference
- * is exact on the same f16 inputs, so only the order and rounding of the f32 sums differ.
+ * is exact on the same f16 inputs, so only the order and rounding of the f32 sums differ. bf16 mode adds the split's
+ * representation error: hi + lo carries x to 2⁻²² relative (2⁻²⁵ absolute where lo is subnormal), so
+ * |gpu − ref| ≤ ((K + 8)·2⁻²⁴ + 2⁻²¹)·Σ_k|x_k·w_k| + 2⁻²⁴·Σ_k|w_k| + 1e-7.
  *
  * grouped expert kernels, each on its own: gate/up's h = act(x̂·gate + gb, x̂·up + ub) against float64 on x̂ = f16(x),
  * and down's y = f16(h)·down + db against float64 on the GPU's own h — so both sides multiply identical values and
@@ -37,9 +41,9 @@ import { moePermuteGpu } from '../../../src/backend/webgpu/kernels/moe-permute.j
 import { MOE_TILE_M } from '../../../src/backend/webgpu/kernels/grouped-gemm.js';
 import { gatedActivation } from '../../../src/backend/cpu/activations.js';
 import type { Routing } from '../../../src/moe/routers/router.js';
-import type { Weight } from '../../../src/tensor/weight.js';
+import { weightToF32, type Weight } from '../../../src/tensor/weight.js';
 import { seededUniform } from '../../../src/train/model/rng.js';
-import { f16ToF32, f32ToF16, roundToF16 } from '../../../src/tensor/dtype.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, roundToF16 } from '../../../src/tensor/dtype.js';
 import { randomF32 as rand } from '../../backend/ref.js';
 import { cfgOf, checkMoeOutput, cpuMoe, makeLayer, routingOf, type ActKind, type Biases, type Layer } from '../../helpers/gpu-experts.js';
 
@@ -108,6 +112,54 @@ test('linear on tensor cores = float64 on the f16-rounded inputs, over shapes an
   }
 });
 
+test('linear with bf16 weights on tensor cores (split activations) = float64 on the exact weights and f32 inputs', { skip }, async () => {
+  let seed = 70;
+  for (const M of [9, 40]) {
+    for (const K of [8, 24, 200]) {
+      for (const N of [16, 144]) {
+        seed++;
+        const r = seededUniform(seed);
+        const xs = rand(M * K, r, 3);
+        const bits = Uint16Array.from(rand(N * K, r), (v) => f32ToBf16(v));
+        const wv = Float32Array.from(bits, (b) => bf16ToF32(b));
+        const w = uploadWeight(ctx, { name: 'w', dtype: 'bf16', shape: [N, K], data: bits });
+        assert.ok(coopGemmFits(ctx, K, N, w));
+        const bv = seed % 2 ? rand(N, r) : undefined;
+        const b = bv ? uploadF32(ctx, bv, 'b') : undefined;
+        const x = ctx.upload(xs, [M, K]);
+        for (const tile of [undefined, ...COOP_TILES]) {
+          coopRuns = 0;
+          // `linear` takes the tensor cores by default here (M > 8, bf16 weight).
+          const y = tile ? coopLinear(ctx, x, M, K, w, b?.buffer ?? noBias, b !== undefined, ctx.tensor([M, N]), tile) : linear(ctx, x, M, K, w, b);
+          assert.equal(coopRuns, 1, 'the tensor-core kernel ran');
+          const got = await ctx.read(y);
+          const what = `bf16 M=${M} K=${K} N=${N} tile=${tile ? `${tile.bn}/${tile.sgm}` : 'default'}`;
+          for (let m = 0; m < M; m++) {
+            for (let n = 0; n < N; n++) {
+              let sum = bv ? bv[n]! : 0;
+              let mag = 0;
+              let wmag = 0;
+              for (let k = 0; k < K; k++) {
+                const p = xs[m * K + k]! * wv[n * K + k]!;
+                sum += p;
+                mag += Math.abs(p);
+                wmag += Math.abs(wv[n * K + k]!);
+              }
+              const tol = ((K + 8) * 2 ** -24 + 2 ** -21) * mag + 2 ** -24 * wmag + 1e-7;
+              const g = got[m * N + n]!;
+              assert.ok(Math.abs(g - sum) <= tol, `${what} (${m},${n}): ${g} vs ${sum} (tol ${tol})`);
+            }
+          }
+          ctx.release(y);
+        }
+        ctx.release(x);
+        w.buffer.destroy();
+        b?.buffer.destroy();
+      }
+    }
+  }
+});
+
 test('linear: activations beyond ±65504 are clamped to f16\'s range, not turned into infinities', { skip }, async () => {
   const M = 9;
   const K = 16;
@@ -144,8 +196,16 @@ async function checkGroupedKernels(
   const yg = await ctx.read(y, n * D);
   const order = (await ctx.readI32(pm.perm, pm.orderBase + n)).subarray(pm.orderBase);
   ctx.release(xt, et, h, y, pm.perm);
-  const xr = roundToF16(x.slice());
-  const vals = (w: Weight): Float32Array => w.data as Float32Array;
+  // f16 layers: the kernel multiplies f16-rounded activations; bf16 layers: hi + lo carries them to ~f32 precision.
+  const split = layer.gpu.gate.dtype === 'bf16';
+  const round = (a: Float32Array): Float32Array => (split ? a : roundToF16(a));
+  const xr = round(x.slice());
+  const f32Of = new Map<Weight, Float32Array>();
+  const vals = (w: Weight): Float32Array => {
+    let v = f32Of.get(w);
+    if (!v) f32Of.set(w, (v = weightToF32(w)));
+    return v;
+  };
   // h[sorted row r] = act(x̂_t · gate_e + gb, x̂_t · up_e + ub) with slot s = slotBase + order[r], t = s / k,
   // e = experts[s]; y[order[r]] = f16(h[r]) · down_e + db.
   const hRef = new Float32Array(n * F);
@@ -171,7 +231,7 @@ async function checkGroupedKernels(
     gatedActivation(cfg.act, g, u, cfg.actOpts);
     hRef.set(g, r * F);
     // y[slot s] = f16(h_gpu[r]) · down_e + db: the GPU's own hidden values, rounded as the kernel rounds them.
-    const hr = roundToF16(hg.slice(r * F, r * F + F));
+    const hr = round(hg.slice(r * F, r * F + F));
     for (let d = 0; d < D; d++) {
       let sy = ew.downBias ? vals(ew.downBias)[d]! : 0;
       for (let f = 0; f < F; f++) sy += hr[f]! * vals(ew.down)[d * F + f]!;
@@ -221,4 +281,40 @@ test('grouped expert GEMMs on tensor cores: each kernel = float64 on its f16 inp
     layer.free();
   }
   console.log(`# worst relative error: kernels ${worstKernel.toExponential(2)}, layer vs runExperts ${worstLayer.toExponential(2)}`);
+});
+
+test('grouped expert GEMMs with bf16 weights on tensor cores (split activations): kernels = float64 on exact inputs, the layer = runExperts in f32', { skip }, async () => {
+  const D = 80;
+  const F = 112;
+  const acts: ActKind[] = ['silu', 'gelu', 'gpt_oss'];
+  let worst = 0;
+  let worstL = 0;
+  let i = 0;
+  for (const E of [1, 16]) {
+    const layer = makeLayer(ctx, E, D, F, 'bf16', { gate: E === 1, up: true, down: E !== 1 }, 140 + E);
+    assert.ok(coopExpertsFit(ctx, layer.gpu));
+    for (const T of [3, 70]) {
+      for (const k of [1, 4]) {
+        i++;
+        const kind = acts[i % 3]!;
+        const what = `bf16 E=${E} T=${T} k=${k} ${kind}`;
+        const routing = routingOf(T, E, k, 700 + i);
+        const x = rand(T * D, seededUniform(1900 + i), 1.5);
+        for (const tile of COOP_TILES) worst = Math.max(worst, await checkGroupedKernels(layer, T, k, kind, routing, x, `${what} tile ${tile.bn}/${tile.sgm}`, tile));
+        // The layer: the f32 path's reference and tolerance (moe.test.ts) — no f16 rounding anywhere.
+        const cfg = cfgOf(kind);
+        const ref = cpuMoe(x, routing, layer, cfg);
+        const xt = ctx.upload(x, [T, D]);
+        const et = ctx.upload(routing.experts, [T, k]);
+        const gt = ctx.upload(routing.gates, [T, k]);
+        coopRuns = 0;
+        const out = moeExpertsGpu(ctx, xt, T, et, gt, k, layer.gpu, { kind, alpha: cfg.actOpts?.alpha, limit: cfg.actOpts?.limit }, undefined, { path: 'coop' });
+        assert.equal(coopRuns, 2, 'gate/up and down ran on tensor cores');
+        worstL = Math.max(worstL, checkMoeOutput(await ctx.read(out), ref, D, what, 2e-5));
+        ctx.release(out, xt, et, gt);
+      }
+    }
+    layer.free();
+  }
+  console.log(`# bf16 worst relative error: kernels ${worst.toExponential(2)}, layer vs runExperts (f32) ${worstL.toExponential(2)}`);
 });

@@ -12,11 +12,17 @@
  * relative apart). Each matmul of each layer adds such perturbations, so the logits differ by ~1e-3 instead of the
  * ~1e-6 of the f32 path; a wrong fragment, tile, bias or epilogue gives errors of the order of the logits.
  *
+ * bf16 checkpoints take the tensor cores without --f16 (weights staged as f16, activations split into f16 hi + lo:
+ * f32-path accuracy), so the bf16 fixtures are also run that way with every bf16 matmul forced onto them
+ * (tensorCores 'always') and held to the f32 path's own bar: logits within 1e-3 of the float64 reference (measured
+ * ~1e-6), the reference top-k experts, the reference greedy tokens.
+ *
  * Needs f16 → f32 subgroup matrices (see coop-gemm.test.ts for how CI gets them): skipped otherwise.
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Fixture, fixtureNames, maxAbsDiff } from '../../helpers/fixtures.js';
+import { Fixture, assertSameTopK, fixtureNames, maxAbsDiff } from '../../helpers/fixtures.js';
+import { generateAsync } from '../../../src/infer/generate.js';
 import { loadDeviceModel } from '../../../src/models/load-device.js';
 import { WebGpuOps } from '../../../src/backend/webgpu/webgpu-ops.js';
 import { CpuOps } from '../../../src/backend/cpu/cpu-ops.js';
@@ -54,6 +60,43 @@ describe('every fixture on tensor cores = the CPU graph on the same f16 values',
       g.experts!.forEach((e, l) => {
         if (e) assert.deepEqual([...e], [...c.experts![l]!], `layer ${l} experts`);
       });
+    });
+  }
+});
+
+describe('bf16 checkpoints on tensor cores (split activations) = the float64 reference within the f32 path\'s 1e-3', () => {
+  let bf: WebGpuOps | undefined;
+  after(() => bf?.ctx.destroy());
+  for (const name of fixtureNames().filter((n) => n.endsWith('-bf16'))) {
+    it(name, { skip }, async () => {
+      bf = await WebGpuOps.create({ tensorCores: 'always' });
+      let coopBf = 0;
+      let bfElsewhere = 0;
+      const inner = bf.ctx.run.bind(bf.ctx);
+      bf.ctx.run = (code, ...rest): void => {
+        if (code.includes('tensor-core GEMM')) coopBf++;
+        else if (/var<storage, read> (w|wg|wu|wd): array<u32>/.test(code)) bfElsewhere++;
+        inner(code, ...rest);
+      };
+      const fx = new Fixture(name);
+      const ids = fx.ints('input_ids');
+      const m = loadDeviceModel(fx.dir, bf);
+      const g = await m.model.forward(ids, fx.meta.batch, undefined, { captureExperts: true });
+      assert.ok(coopBf > 0, 'no tensor-core dispatch');
+      assert.equal(bfElsewhere, 0, 'a bf16 matmul took a kernel other than the tensor-core one');
+      const { max, at } = maxAbsDiff(g.logits, fx.f32('logits'));
+      assert.ok(max <= 1e-3, `logits differ from the reference by ${max.toExponential(3)} at ${at}`);
+      console.log(`# ${name} (bf16 on tensor cores): ${coopBf} tensor-core dispatches, max |logit − reference| ${max.toExponential(2)}`);
+      m.spec.layers.forEach((ls, l) => {
+        if (ls.ffn.kind === 'moe' && fx.has(`router_in.${l}`)) assertSameTopK(fx, l, ls.ffn.topK, g.experts![l]!);
+      });
+      const B = fx.meta.batch;
+      const S = fx.meta.seq;
+      const P = fx.meta.gen_prompt;
+      const out = await generateAsync(m.model, Array.from({ length: B }, (_, b) => ids.slice(b * S, b * S + P)), { maxNewTokens: fx.meta.gen_new });
+      const W = P + fx.meta.gen_new;
+      const ref = fx.ints('generated_ids');
+      for (let b = 0; b < B; b++) assert.deepEqual(out[b], ref.slice(b * W, (b + 1) * W), `sequence ${b}`);
     });
   }
 });

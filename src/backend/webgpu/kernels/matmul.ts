@@ -198,8 +198,8 @@ function checkBinding(ctx: GpuContext, buf: GPUBuffer, what: string): void {
 
 export interface LinearOptions {
   /**
-   * When an f16 weight takes the tensor-core kernel (coop-gemm.ts): 'auto' (default) for the GEMM case (M > 8),
-   * 'always' for any M (decode rows too; the f32-activation GEMV is more precise and as fast there).
+   * When an f16 or bf16 weight takes the tensor-core kernel (coop-gemm.ts): 'auto' (default) for the GEMM case
+   * (M > 8), 'always' for any M (decode rows too; the f32-activation GEMV is as fast there).
    */
   tensorCores?: 'auto' | 'always';
 }

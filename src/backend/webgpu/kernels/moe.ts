@@ -10,10 +10,10 @@
  *                         while loading, activation fused → h [sorted rows, F]
  *   5.   grouped-gemm.ts  down GEMM → y [slot, D] at each slot's original index
  *   6.   moe-combine.ts   out[t] = Σ_j gates[t, j] · y[t·k + j] in j order
- * With f16 weights on a device with subgroup matrices, 4-5 take the tensor-core kernels of coop-gemm.ts (same tiles).
+ * With f16 or bf16 weights on a device with subgroup matrices, 4-5 take the tensor-core kernels of coop-gemm.ts (same tiles).
  * Decode: a chunk of at most MOE_GEMV_MAX_SLOTS = 64 slots (T·k) takes grouped-gemv.ts for 4-5 instead (tiles of
  * ≤ 8 rows, K split over a workgroup's threads, (tiles × N/4) workgroups; why 64: see that file). `opts.path`
- * forces one path ('gemv' | 'gemm' | 'coop'; tests); all compute the same function (coop with f16-rounded inputs).
+ * forces one path ('gemv' | 'gemm' | 'coop'; tests); all compute the same function (coop on f16 weights with f16-rounded inputs).
  * Everything is deterministic (no float atomics). Expert ids outside [0, E) contribute nothing (zero-computation
  * experts); a token whose slots are all out of range gets a zero row.
  *
@@ -39,7 +39,7 @@ export type { GatedActivationSpec } from './grouped-gemm.js';
 export interface MoeExpertsOptions {
   /**
    * 'auto' (default): GEMV path for chunks of ≤ MOE_GEMV_MAX_SLOTS slots, tiled GEMM above (on tensor cores when the
-   * weights are f16 and the device has subgroup matrices: coop-gemm.ts); or force one ('gemm': the f32 tiled kernels
+   * weights are f16 or bf16 and the device has subgroup matrices: coop-gemm.ts); or force one ('gemm': the f32 tiled kernels
    * even where tensor cores could be used, 'coop': the tensor-core kernels, which must fit).
    */
   path?: 'auto' | 'gemv' | 'gemm' | 'coop';
