@@ -136,6 +136,6 @@ export interface DeviceOps<H, W, X> {
   moe(x: H, T: number, experts: H, gates: H, k: number, set: X, act: ActivationSpec): H;
   /** out[t, :] += sigmoid(g[t]) · s[t, :] (Qwen2-MoE's gated shared expert); g is [T, 1]. */
   addSigmoidGated(out: H, s: H, g: H, T: number, D: number): void;
-  /** Submit recorded work (no-op on the CPU). */
+  /** A layer boundary: the backend may submit the work recorded so far (WebGPU: in batches; no-op on the CPU). */
   flush(): void;
 }

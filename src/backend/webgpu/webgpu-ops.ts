@@ -36,6 +36,9 @@ export interface WebGpuOpsOptions {
 }
 
 
+/** Dispatches recorded before a layer boundary submits them (see GpuContext.flushIfBusy). */
+const FLUSH_MIN_DISPATCHES = 48;
+
 export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> {
   readonly name = 'webgpu';
   readonly uploadsWeights = true;
@@ -171,5 +174,6 @@ export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> 
     return moeExpertsGpu(this.ctx, x, T, experts, gates, k, set, { kind: act.kind, alpha: act.alpha, limit: act.limit }, undefined, { path });
   }
   addSigmoidGated(out: GpuTensor, s: GpuTensor, g: GpuTensor, T: number, D: number): void { addSigmoidGated(this.ctx, out, s, g, T, D); }
-  flush(): void { this.ctx.flush(); }
+  /** A layer boundary: submit when enough work is waiting (GpuContext.flushIfBusy); reads always submit. */
+  flush(): void { this.ctx.flushIfBusy(FLUSH_MIN_DISPATCHES); }
 }

@@ -61,3 +61,28 @@ test('params given to a shader without a uniform (or missing) is refused', () =>
   assert.throws(() => ctx.run(ADD, undefined, [a], [1]), /uniform/);
   ctx.release(a);
 });
+
+test('flushIfBusy submits only once enough dispatches wait, and work left in a pass still runs in order', async () => {
+  const a = ctx.upload(new Float32Array(64));
+  await ctx.sync();
+  let submits = 0;
+  const queue = ctx.device.queue;
+  const submit = queue.submit.bind(queue);
+  queue.submit = (cbs: Iterable<GPUCommandBuffer>): undefined => { submits++; return submit(cbs); };
+  try {
+    for (let i = 0; i < 3; i++) ctx.run(ADD, new Params().u32(64).f32(1), [a], [1]);
+    ctx.flushIfBusy(4);
+    assert.equal(submits, 0, '3 dispatches < 4: nothing submitted (the pass is only ended)');
+    ctx.run(ADD, new Params().u32(64).f32(10), [a], [1]); // recorded in a new pass after the ended one
+    ctx.flushIfBusy(4);
+    assert.equal(submits, 1, '4 dispatches: submitted');
+    ctx.run(ADD, new Params().u32(64).f32(100), [a], [1]);
+    ctx.flushIfBusy(4);
+    assert.equal(submits, 1, 'the count restarts after a submit');
+    const got = await ctx.read(a, 64);
+    assert.ok(got.every((v) => v === 113), `got ${got[0]}, want 113`);
+  } finally {
+    queue.submit = submit;
+    ctx.release(a);
+  }
+});
