@@ -16,7 +16,6 @@
  *   SWITCHYARD_THREADS=1 npm run bench:cpu-moe-layer   (single thread)
  *   node dist/bench/cpu-moe-layer.js --quick            (small shapes, a smoke run; writes no results file)
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus, totalmem } from 'node:os';
@@ -31,7 +30,7 @@ import { dispatch } from '../src/moe/dispatch.js';
 import { runExperts, type ExpertWeights } from '../src/moe/experts.js';
 import type { Weight } from '../src/tensor/weight.js';
 import { progress } from '../src/cli/progress.js';
-import { median, randomInput } from './stats.js';
+import { median, randomInput, writeResults } from './stats.js';
 import type { MoeLayerShape } from './moe-shape.js';
 
 type Shape = MoeLayerShape;
@@ -373,12 +372,7 @@ async function main(): Promise<void> {
   if (quick) {
     console.log('quick run: results file not written');
   } else {
-    const dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, 'cpu-moe-layer.json');
-    writeFileSync(`${file}.tmp`, JSON.stringify(json, null, 2) + '\n');
-    renameSync(`${file}.tmp`, file);
-    console.log(`wrote ${file}`);
+    writeResults(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'cpu-moe-layer.json'), json);
   }
   await shutdownWasmBackend();
 }

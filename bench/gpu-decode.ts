@@ -25,7 +25,7 @@
  *   node dist/bench/gpu-decode.js --layers 2 --runs 5 --out FILE   (another layer count / run count / results path)
  *   node dist/bench/gpu-decode.js --quick        (tiny model; writes no results file)
  */
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tmpdir, cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +40,7 @@ import { initCpuBackend } from '../src/backend/cpu/init.js';
 import { shutdownWasmBackend, wasmBackendInfo } from '../src/backend/cpu/wasm/index.js';
 import { makeRng } from '../src/infer/sampling.js';
 import { progress } from '../src/cli/progress.js';
-import { median } from './stats.js';
+import { median, writeResults } from './stats.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -267,11 +267,7 @@ async function main(): Promise<void> {
     prefillSpeedup: gpu ? cpu.prefillMsMedian / gpu.prefillMsMedian : undefined,
     totalSeconds: wall,
   };
-  const file = arg('--out') ?? join(ROOT, 'bench', 'results', 'gpu-decode.json');
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(`${file}.tmp`, JSON.stringify(json, null, 2) + '\n');
-  renameSync(`${file}.tmp`, file);
-  console.log(`wrote ${file}`);
+  writeResults(arg('--out') ?? join(ROOT, 'bench', 'results', 'gpu-decode.json'), json);
 }
 
 await main();

@@ -22,7 +22,7 @@
  *   node dist/bench/gpu-host.js --layers 3,48 --steps 400 --out FILE
  *   node dist/bench/gpu-host.js --quick           (3 layers, 100 steps; writes no results file)
  */
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cpus, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +32,7 @@ import { specFor } from '../src/models/registry.js';
 import { GpuCausalLM } from '../src/models/gpu-causal-lm.js';
 import { GpuContext } from '../src/backend/webgpu/context.js';
 import { progress } from '../src/cli/progress.js';
-import { median } from './stats.js';
+import { median, writeResults } from './stats.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -147,11 +147,7 @@ async function main(): Promise<void> {
     rows,
     totalSeconds: wall,
   };
-  const file = arg('--out') ?? join(ROOT, 'bench', 'results', 'gpu-host.json');
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(`${file}.tmp`, JSON.stringify(json, null, 2) + '\n');
-  renameSync(`${file}.tmp`, file);
-  console.log(`wrote ${file}`);
+  writeResults(arg('--out') ?? join(ROOT, 'bench', 'results', 'gpu-host.json'), json);
 }
 
 await main();

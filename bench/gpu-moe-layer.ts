@@ -45,7 +45,7 @@
  *   node dist/bench/gpu-moe-layer.js --coop-tile 64x2   (the tensor-core tile: 64x2 or 128x1; default per fragment)
  *   node dist/bench/gpu-moe-layer.js --quick           (tiny shapes, T = 1, 8, 64; ~1 min on lavapipe; no results file)
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GpuContext, type GpuTensor } from '../src/backend/webgpu/context.js';
@@ -55,7 +55,7 @@ import { routeGpu, type GpuRouterSpec } from '../src/backend/webgpu/kernels/rout
 import { moeExpertKernel, moeExpertsGpu, type GpuExpertSet } from '../src/backend/webgpu/kernels/moe.js';
 import { COOP_TILES, defaultCoopTile } from '../src/backend/webgpu/kernels/coop-gemm.js';
 import { progress } from '../src/cli/progress.js';
-import { median, randomInput } from './stats.js';
+import { median, randomInput, writeResults } from './stats.js';
 import type { MoeLayerShape } from './moe-shape.js';
 
 type Shape = MoeLayerShape;
@@ -535,7 +535,6 @@ async function main(): Promise<void> {
     return;
   }
   const file = arg('--out') ?? join(ROOT, 'bench', 'results', 'gpu-moe-layer.json');
-  mkdirSync(dirname(file), { recursive: true });
   if (restricted && existsSync(file)) {
     // A subset run replaces its own rows in the existing results and keeps the others (each row carries its adapter
     // and the copy bandwidth of its run).
@@ -546,9 +545,7 @@ async function main(): Promise<void> {
     json.results = [...(prev.results ?? []).filter((r) => !mine.has(key(r))), ...results];
     json.skipped = [...(prev.skipped ?? []).filter((s) => !mine.has(key(s)) && !(s.T === 'all' && ran(s))), ...skipped];
   }
-  writeFileSync(`${file}.tmp`, JSON.stringify(json, null, 2) + '\n');
-  renameSync(`${file}.tmp`, file);
-  console.log(`wrote ${file}`);
+  writeResults(file, json);
 }
 
 await main();

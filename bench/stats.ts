@@ -1,4 +1,7 @@
-/** Small helpers shared by the benchmarks: medians and seeded inputs. */
+/** Small helpers shared by the benchmarks: medians, seeded inputs, writing a results file. */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from '../src/io/atomic-write.js';
 
 export const median = (a: readonly number[]): number => {
   const s = [...a].sort((p, q) => p - q);
@@ -17,4 +20,11 @@ export function randomInput(n: number, seed: number): Float32Array {
     x[i] = (s >>> 8) / 8388608 - 1; // uniform [-1, 1)
   }
   return x;
+}
+
+/** Write a benchmark's results as JSON (its folder created, the file replaced atomically) and say where. */
+export function writeResults(file: string, json: unknown, indent = 2): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileAtomic(file, JSON.stringify(json, null, indent) + '\n');
+  console.log(`wrote ${file}`);
 }

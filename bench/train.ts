@@ -8,7 +8,6 @@
  *   node dist/bench/train.js            (writes bench/results/train.json)
  *   node dist/bench/train.js --quick    (fewer steps, no results file)
  */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpus } from 'node:os';
@@ -18,6 +17,7 @@ import { initCpuBackend } from '../src/backend/cpu/init.js';
 import { setLinearKernel, linearKernelName } from '../src/backend/cpu/linear.js';
 import { makeRng } from '../src/infer/sampling.js';
 import { progress } from '../src/cli/progress.js';
+import { writeResults } from './stats.js';
 
 const quick = process.argv.includes('--quick');
 const V = 4096;
@@ -61,11 +61,8 @@ console.log(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}; median o
 console.log(['router'.padEnd(16), 'kernel'.padEnd(10), 'params'.padStart(9), 'ms/step'.padStart(9), 'tokens/s'.padStart(9)].join('  '));
 for (const r of rows) console.log([r.router.padEnd(16), r.kernel.padEnd(10), String(r.params).padStart(9), r.msPerStep.toFixed(0).padStart(9), Math.round(r.tokensPerSec).toString().padStart(9)].join('  '));
 if (!quick) {
-  const dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'train.json');
-  writeFileSync(`${file}.tmp`, JSON.stringify({ date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model }, shape: s, batch: DEFAULT_HYPER.batchSize, seq: DEFAULT_HYPER.seqLen, vocab: V, rows }, null, 1) + '\n');
-  renameSync(`${file}.tmp`, file);
-  console.log(`\nwrote ${file}`);
+  console.log('');
+  writeResults(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'results', 'train.json'),
+    { date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model }, shape: s, batch: DEFAULT_HYPER.batchSize, seq: DEFAULT_HYPER.seqLen, vocab: V, rows }, 1);
 }
 process.exit(0);

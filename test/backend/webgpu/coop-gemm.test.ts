@@ -61,6 +61,30 @@ ctx.run = (code, ...rest): void => {
 after(() => { ctx.destroy(); });
 const noBias = ctx.createStatic(new Float32Array(4), 'no bias');
 
+/**
+ * got[M, N] against float64 x[M, K] · w[N, K]ᵀ + b, element by element within tol(Σ_k|x·w|, Σ_k|w|) (the bounds
+ * stated at the top of the file).
+ */
+function assertLinear(got: Float32Array, x: Float32Array, w: Float32Array, b: Float32Array | undefined, M: number, K: number, N: number,
+  tol: (mag: number, wmag: number) => number, what: string): void {
+  for (let m = 0; m < M; m++) {
+    for (let n = 0; n < N; n++) {
+      let sum = b ? b[n]! : 0;
+      let mag = 0;
+      let wmag = 0;
+      for (let k = 0; k < K; k++) {
+        const p = x[m * K + k]! * w[n * K + k]!;
+        sum += p;
+        mag += Math.abs(p);
+        wmag += Math.abs(w[n * K + k]!);
+      }
+      const t = tol(mag, wmag);
+      const g = got[m * N + n]!;
+      assert.ok(Math.abs(g - sum) <= t, `${what} (${m},${n}): ${g} vs ${sum} (tol ${t})`);
+    }
+  }
+}
+
 // Output widths are multiples of 16 so that they fit every fragment n (8 or 16).
 test('linear on tensor cores = float64 on the f16-rounded inputs, over shapes and biases', { skip }, async () => {
   let seed = 7;
@@ -85,22 +109,8 @@ test('linear on tensor cores = float64 on the f16-rounded inputs, over shapes an
             const y = tile ? coopLinear(ctx, x, M, K, w, b?.buffer ?? noBias, b !== undefined, ctx.tensor([M, N]), tile)
               : linear(ctx, x, M, K, w, b, undefined, { tensorCores: 'always' });
             assert.equal(coopRuns, 1, 'the tensor-core kernel ran');
-            const got = await ctx.read(y);
             const what = `M=${M} K=${K} N=${N} bias=${withBias} tile=${tile ? `${tile.bn}/${tile.sgm}` : 'default'}`;
-            for (let m = 0; m < M; m++) {
-              for (let n = 0; n < N; n++) {
-                let s = bv ? bv[n]! : 0;
-                let mag = 0;
-                for (let k = 0; k < K; k++) {
-                  const p = xv[m * K + k]! * wv[n * K + k]!;
-                  s += p;
-                  mag += Math.abs(p);
-                }
-                const tol = (K + 8) * 2 ** -24 * mag + 1e-7;
-                const g = got[m * N + n]!;
-                assert.ok(Math.abs(g - s) <= tol, `${what} (${m},${n}): ${g} vs ${s} (tol ${tol})`);
-              }
-            }
+            assertLinear(await ctx.read(y), xv, wv, bv, M, K, N, (mag) => (K + 8) * 2 ** -24 * mag + 1e-7, what);
             ctx.release(y);
           }
           ctx.release(x);
@@ -132,24 +142,8 @@ test('linear with bf16 weights on tensor cores (split activations) = float64 on 
           // `linear` takes the tensor cores by default here (M > 8, bf16 weight).
           const y = tile ? coopLinear(ctx, x, M, K, w, b?.buffer ?? noBias, b !== undefined, ctx.tensor([M, N]), tile) : linear(ctx, x, M, K, w, b);
           assert.equal(coopRuns, 1, 'the tensor-core kernel ran');
-          const got = await ctx.read(y);
           const what = `bf16 M=${M} K=${K} N=${N} tile=${tile ? `${tile.bn}/${tile.sgm}` : 'default'}`;
-          for (let m = 0; m < M; m++) {
-            for (let n = 0; n < N; n++) {
-              let sum = bv ? bv[n]! : 0;
-              let mag = 0;
-              let wmag = 0;
-              for (let k = 0; k < K; k++) {
-                const p = xs[m * K + k]! * wv[n * K + k]!;
-                sum += p;
-                mag += Math.abs(p);
-                wmag += Math.abs(wv[n * K + k]!);
-              }
-              const tol = ((K + 8) * 2 ** -24 + 2 ** -21) * mag + 2 ** -24 * wmag + 1e-7;
-              const g = got[m * N + n]!;
-              assert.ok(Math.abs(g - sum) <= tol, `${what} (${m},${n}): ${g} vs ${sum} (tol ${tol})`);
-            }
-          }
+          assertLinear(await ctx.read(y), xs, wv, bv, M, K, N, (mag, wmag) => ((K + 8) * 2 ** -24 + 2 ** -21) * mag + 2 ** -24 * wmag + 1e-7, what);
           ctx.release(y);
         }
         ctx.release(x);

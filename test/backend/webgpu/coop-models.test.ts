@@ -32,31 +32,37 @@ const skip = gpu.ctx.subgroupMatrix ? false : 'the WebGPU adapter has no f16 →
 if (!gpu.ctx.subgroupMatrix && process.env['SWITCHYARD_REQUIRE_SUBGROUP_MATRIX']) throw new Error(`no subgroup matrices on ${gpu.ctx.adapterName}`);
 after(() => gpu.ctx.destroy());
 
-let coop = 0;
-let halfElsewhere = 0;
-const run = gpu.ctx.run.bind(gpu.ctx);
-gpu.ctx.run = (code, ...rest): void => {
-  if (code.includes('tensor-core GEMM')) coop++;
-  // Another matmul kernel reading an f16 weight (bound as u32 words): a matmul that missed the tensor-core path.
-  else if (/var<storage, read> (w|wg|wu|wd): array<u32>/.test(code)) halfElsewhere++;
-  run(code, ...rest);
-};
+/**
+ * Counts, from now on, the tensor-core dispatches of `ops` and the other matmul kernels reading a 16-bit (f16 or
+ * bf16) weight — bound as u32 words: matmuls that missed the tensor-core path.
+ */
+function kernelCounts(ops: WebGpuOps): { coop: number; halfElsewhere: number } {
+  const c = { coop: 0, halfElsewhere: 0 };
+  const run = ops.ctx.run.bind(ops.ctx);
+  ops.ctx.run = (code, ...rest): void => {
+    if (code.includes('tensor-core GEMM')) c.coop++;
+    else if (/var<storage, read> (w|wg|wu|wd): array<u32>/.test(code)) c.halfElsewhere++;
+    run(code, ...rest);
+  };
+  return c;
+}
+const counts = kernelCounts(gpu);
 
 describe('every fixture on tensor cores = the CPU graph on the same f16 values', () => {
   for (const name of fixtureNames()) {
     it(name, { skip }, async () => {
       const fx = new Fixture(name);
       const ids = fx.ints('input_ids');
-      coop = 0;
-      halfElsewhere = 0;
+      counts.coop = 0;
+      counts.halfElsewhere = 0;
       const g = await loadDeviceModel(fx.dir, gpu).model.forward(ids, fx.meta.batch, undefined, { captureExperts: true });
-      assert.ok(coop > 0, 'no tensor-core dispatch');
-      assert.equal(halfElsewhere, 0, 'an f16 matmul took a kernel other than the tensor-core one');
+      assert.ok(counts.coop > 0, 'no tensor-core dispatch');
+      assert.equal(counts.halfElsewhere, 0, 'an f16 matmul took a kernel other than the tensor-core one');
       const cpu = new CpuOps({ roundMatricesToF16: true, roundMatmulInputsToF16: true });
       const c = await loadDeviceModel(fx.dir, cpu).model.forward(ids, fx.meta.batch, undefined, { captureExperts: true });
       const { max, at } = maxAbsDiff(g.logits, c.logits);
       assert.ok(max <= 1e-2, `logits differ by ${max.toExponential(3)} at ${at}`);
-      console.log(`# ${name}: ${coop} tensor-core dispatches, max |logit diff| ${max.toExponential(2)}`);
+      console.log(`# ${name}: ${counts.coop} tensor-core dispatches, max |logit diff| ${max.toExponential(2)}`);
       g.experts!.forEach((e, l) => {
         if (e) assert.deepEqual([...e], [...c.experts![l]!], `layer ${l} experts`);
       });
@@ -70,23 +76,16 @@ describe('bf16 checkpoints on tensor cores (split activations) = the float64 ref
   for (const name of fixtureNames().filter((n) => n.endsWith('-bf16'))) {
     it(name, { skip }, async () => {
       bf = await WebGpuOps.create({ tensorCores: 'always' });
-      let coopBf = 0;
-      let bfElsewhere = 0;
-      const inner = bf.ctx.run.bind(bf.ctx);
-      bf.ctx.run = (code, ...rest): void => {
-        if (code.includes('tensor-core GEMM')) coopBf++;
-        else if (/var<storage, read> (w|wg|wu|wd): array<u32>/.test(code)) bfElsewhere++;
-        inner(code, ...rest);
-      };
+      const c = kernelCounts(bf);
       const fx = new Fixture(name);
       const ids = fx.ints('input_ids');
       const m = loadDeviceModel(fx.dir, bf);
       const g = await m.model.forward(ids, fx.meta.batch, undefined, { captureExperts: true });
-      assert.ok(coopBf > 0, 'no tensor-core dispatch');
-      assert.equal(bfElsewhere, 0, 'a bf16 matmul took a kernel other than the tensor-core one');
+      assert.ok(c.coop > 0, 'no tensor-core dispatch');
+      assert.equal(c.halfElsewhere, 0, 'a bf16 matmul took a kernel other than the tensor-core one');
       const { max, at } = maxAbsDiff(g.logits, fx.f32('logits'));
       assert.ok(max <= 1e-3, `logits differ from the reference by ${max.toExponential(3)} at ${at}`);
-      console.log(`# ${name} (bf16 on tensor cores): ${coopBf} tensor-core dispatches, max |logit − reference| ${max.toExponential(2)}`);
+      console.log(`# ${name} (bf16 on tensor cores): ${c.coop} tensor-core dispatches, max |logit − reference| ${max.toExponential(2)}`);
       m.spec.layers.forEach((ls, l) => {
         if (ls.ffn.kind === 'moe' && fx.has(`router_in.${l}`)) assertSameTopK(fx, l, ls.ffn.topK, g.experts![l]!);
       });
