@@ -40,7 +40,7 @@ import { initCpuBackend } from '../src/backend/cpu/init.js';
 import { shutdownWasmBackend, wasmBackendInfo } from '../src/backend/cpu/wasm/index.js';
 import { makeRng } from '../src/infer/sampling.js';
 import { progress } from '../src/cli/progress.js';
-import { median, writeResults } from './stats.js';
+import { median, writeResults, machineInfo } from './stats.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -248,7 +248,7 @@ async function main(): Promise<void> {
   const json = {
     bench: 'gpu-decode',
     date: new Date().toISOString(),
-    machine: { cpu: cpus()[0]?.model, cpus: cpus().length, node: process.version, platform: process.platform, arch: process.arch },
+    machine: machineInfo(),
     model: { ...s, headDim: hd, parameters: total, weightBytes: total * 2, activeParametersPerToken: activePerToken, activeBytesPerToken: activeBytes },
     method: {
       prompt: `${PROMPT} random token ids (mulberry32 seed 11)`,

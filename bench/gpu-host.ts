@@ -32,7 +32,7 @@ import { specFor } from '../src/models/registry.js';
 import { GpuCausalLM } from '../src/models/gpu-causal-lm.js';
 import { GpuContext } from '../src/backend/webgpu/context.js';
 import { progress } from '../src/cli/progress.js';
-import { median, writeResults } from './stats.js';
+import { median, writeResults, machineInfo } from './stats.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
   const json = {
     bench: 'gpu-host',
     date: new Date().toISOString(),
-    machine: { cpu: cpus()[0]?.model, cpus: cpus().length, node: process.version, platform: process.platform, arch: process.arch },
+    machine: machineInfo(),
     model: { ...s, layers: LAYERS },
     method: {
       backend: 'Dawn null backend (webgpu npm package, backend=null)',

@@ -1,5 +1,6 @@
 /** Small helpers shared by the benchmarks: medians, seeded inputs, writing a results file. */
 import { mkdirSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from '../src/io/atomic-write.js';
 
@@ -27,4 +28,9 @@ export function writeResults(file: string, json: unknown, indent = 2): void {
   mkdirSync(dirname(file), { recursive: true });
   writeFileAtomic(file, JSON.stringify(json, null, indent) + '\n');
   console.log(`wrote ${file}`);
+}
+
+/** The machine a results file was measured on. */
+export function machineInfo(): { cpu?: string; cpus: number; node: string; platform: string; arch: string } {
+  return { cpu: cpus()[0]?.model, cpus: cpus().length, node: process.version, platform: process.platform, arch: process.arch };
 }

@@ -235,6 +235,25 @@ async function checkGroupedKernels(
   return Math.max(checkMoeOutput(hg, hRef, F, `${what} gate/up`, 2e-5), checkMoeOutput(yg, yRef, D, `${what} down`, 2e-5));
 }
 
+/**
+ * The whole layer (moeExpertsGpu forced onto tensor cores) against runExperts — with its inputs rounded through f16
+ * (`roundInputs`, the f16 mode's reference) or not — within `tol` relative (checkMoeOutput); returns the worst error.
+ */
+async function checkCoopLayer(layer: Layer, T: number, k: number, kind: ActKind, routing: Routing, x: Float32Array,
+  roundInputs: boolean, tol: number, what: string): Promise<number> {
+  const cfg = { ...cfgOf(kind), roundInputsToF16: roundInputs };
+  const ref = cpuMoe(x, routing, layer, cfg);
+  const xt = ctx.upload(x, [T, layer.D]);
+  const et = ctx.upload(routing.experts, [T, k]);
+  const gt = ctx.upload(routing.gates, [T, k]);
+  coopRuns = 0;
+  const out = moeExpertsGpu(ctx, xt, T, et, gt, k, layer.gpu, { kind, alpha: cfg.actOpts?.alpha, limit: cfg.actOpts?.limit }, undefined, { path: 'coop' });
+  assert.equal(coopRuns, 2, 'gate/up and down ran on tensor cores');
+  const worst = checkMoeOutput(await ctx.read(out), ref, layer.D, what, tol);
+  ctx.release(out, xt, et, gt);
+  return worst;
+}
+
 let worstKernel = 0;
 let worstLayer = 0;
 test('grouped expert GEMMs on tensor cores: each kernel = float64 on its f16 inputs; the layer = runExperts on f16-rounded inputs', { skip }, async () => {
@@ -259,17 +278,7 @@ test('grouped expert GEMMs on tensor cores: each kernel = float64 on its f16 inp
           // A later chunk of the tokens (nonzero slotBase), as moeExpertsGpu splits large batches.
           if (T === 70) worstKernel = Math.max(worstKernel, await checkGroupedKernels(layer, T, k, kind, routing, x, `${wt} tokens 40..69`, tile, 40, 70));
         }
-        const cfg = { ...cfgOf(kind), roundInputsToF16: true };
-        const ref = cpuMoe(x, routing, layer, cfg);
-        const xt = ctx.upload(x, [T, D]);
-        const et = ctx.upload(routing.experts, [T, k]);
-        const gt = ctx.upload(routing.gates, [T, k]);
-        coopRuns = 0;
-        const out = moeExpertsGpu(ctx, xt, T, et, gt, k, layer.gpu, { kind, alpha: cfg.actOpts?.alpha, limit: cfg.actOpts?.limit }, undefined, { path: 'coop' });
-        assert.equal(coopRuns, 2, 'gate/up and down ran on tensor cores');
-        const got = await ctx.read(out);
-        worstLayer = Math.max(worstLayer, checkMoeOutput(got, ref, D, what, 1e-3));
-        ctx.release(out, xt, et, gt);
+        worstLayer = Math.max(worstLayer, await checkCoopLayer(layer, T, k, kind, routing, x, true, 1e-3, what));
       }
     }
     layer.free();
@@ -296,16 +305,7 @@ test('grouped expert GEMMs with bf16 weights on tensor cores (split activations)
         const x = rand(T * D, seededUniform(1900 + i), 1.5);
         for (const tile of COOP_TILES) worst = Math.max(worst, await checkGroupedKernels(layer, T, k, kind, routing, x, `${what} tile ${tile.bn}/${tile.sgm}`, tile));
         // The layer: the f32 path's reference and tolerance (moe.test.ts) — no f16 rounding anywhere.
-        const cfg = cfgOf(kind);
-        const ref = cpuMoe(x, routing, layer, cfg);
-        const xt = ctx.upload(x, [T, D]);
-        const et = ctx.upload(routing.experts, [T, k]);
-        const gt = ctx.upload(routing.gates, [T, k]);
-        coopRuns = 0;
-        const out = moeExpertsGpu(ctx, xt, T, et, gt, k, layer.gpu, { kind, alpha: cfg.actOpts?.alpha, limit: cfg.actOpts?.limit }, undefined, { path: 'coop' });
-        assert.equal(coopRuns, 2, 'gate/up and down ran on tensor cores');
-        worstL = Math.max(worstL, checkMoeOutput(await ctx.read(out), ref, D, what, 2e-5));
-        ctx.release(out, xt, et, gt);
+        worstL = Math.max(worstL, await checkCoopLayer(layer, T, k, kind, routing, x, false, 2e-5, what));
       }
     }
     layer.free();
