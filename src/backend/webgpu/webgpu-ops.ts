@@ -37,7 +37,7 @@ export interface WebGpuOpsOptions {
 
 
 /** Dispatches recorded before a layer boundary submits them (see GpuContext.flushIfBusy). */
-const FLUSH_MIN_DISPATCHES = 48;
+export const FLUSH_MIN_DISPATCHES = 48;
 
 export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> {
   readonly name = 'webgpu';
