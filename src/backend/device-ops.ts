@@ -63,6 +63,11 @@ export interface DeviceOps<H, W, X> {
    * (not the CPU backend's WASM heap) and dropped after the upload.
    */
   readonly uploadsWeights: boolean;
+  /**
+   * Whether linear layers that read the same input are merged into one at load (q, k and v: one dispatch instead of
+   * three on a GPU; the CPU uses its weights in place and would have to copy them).
+   */
+  readonly fusesProjections: boolean;
 
   // ---- weights (device-resident from load on)
   /**
@@ -118,8 +123,6 @@ export interface DeviceOps<H, W, X> {
    */
   qkvToCache(qkv: H, T: number, Hq: number, Hk: number, hd: number, cosSin: H, half: number, interleaved: boolean,
     cache: DeviceLayerCache<H>, norm?: { q: W; k: W; eps: number }): H;
-  /** Whether linear layers that read the same input should be merged into one (q/k/v): the GPU's dispatches. */
-  readonly fusesProjections: boolean;
   /**
    * GQA query/key preparation, in place: q[T, Hq, hd] and k[T, Hk, hd], each head RMS-normalised with `norm` (f32
    * weights of length hd; omitted: no norm), then RoPE on dims [0, 2·half). Equals rmsNorm + rope on each (one
