@@ -267,8 +267,8 @@ interface CaseResult {
   fractionOfH100Copy: number;
   adapter: string;
   copyGBps: number;
-  /** The grouped expert kernels this T took: 'gemv' (decode), 'coop' (tensor cores) or 'gemm' (f32 tiles). */
-  expertKernel: 'gemv' | 'coop' | 'gemm';
+  /** The expert kernels this T took: 'decode' (one token), 'gemv' (small batches), 'coop' (tensor cores) or 'gemm' (f32 tiles). */
+  expertKernel: 'decode' | 'gemv' | 'coop' | 'gemm';
   /** The tensor-core tile (bn x subgroup rows) when the adapter has subgroup matrices. */
   coopTile?: string;
 }
@@ -377,7 +377,7 @@ async function runCase(ctx: GpuContext, l: Layer, T: number, baseline: Baseline 
       fractionOfH100Copy: gbps / H100_COPY_GBPS,
       adapter: ctx.adapterName,
       copyGBps,
-      expertKernel: moeExpertKernel(ctx, l.set, T * sh.k),
+      expertKernel: moeExpertKernel(ctx, l.set, T, sh.k),
       coopTile: ctx.subgroupMatrix ? (({ bn, sgm }) => `${bn}x${sgm}`)(COOP_TILE ?? defaultCoopTile(ctx.subgroupMatrix)) : undefined,
     };
   } finally {

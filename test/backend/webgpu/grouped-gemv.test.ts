@@ -82,8 +82,8 @@ test('GEMV path vs runExperts: T × k × E sweep, every dtype, acts and biases r
         for (const k of [1, 2, 8]) {
           const kind = acts[(i + T + k) % 3]!;
           const routing = routingOf(T, E, k, 1000 + i * 31 + T * 7 + k);
-          // 'auto' here: every case has T·k ≤ 40 ≤ MOE_GEMV_MAX_SLOTS, so this is the GEMV path (checked below).
-          await runCase(layer, routing, kind, 77 + T + k, `E=${E} ${dtype} T=${T} k=${k} ${kind} bias=${JSON.stringify(biases)}`, {});
+          // Forced: 'auto' would take moe-decode.ts for T = 1 (the threshold test below checks auto's choice).
+          await runCase(layer, routing, kind, 77 + T + k, `E=${E} ${dtype} T=${T} k=${k} ${kind} bias=${JSON.stringify(biases)}`);
         }
       }
       layer.free();
@@ -184,7 +184,7 @@ test('GEMV kernels by hand: a chunk starting mid-routing (slotBase > 0), tiles o
   layer.free();
 });
 
-test('threshold forced both ways on the same inputs: the paths agree, and auto picks GEMV at ≤ 64 slots', async () => {
+test('threshold forced both ways on the same inputs: the paths agree, and auto picks GEMV at ≤ 64 slots (decode for one token)', async () => {
   assert.equal(MOE_GEMV_MAX_SLOTS, 64);
   const E = 8;
   const layer = makeLayer(ctx, E, 130, 67, 'bf16', ALL, 1100);
@@ -196,12 +196,14 @@ test('threshold forced both ways on the same inputs: the paths agree, and auto p
     const gemv = await gpuMoe(layer, x, routing, routing.experts, kind, { path: 'gemv' });
     const gemm = await gpuMoe(layer, x, routing, routing.experts, kind, { path: 'gemm' });
     const auto = await gpuMoe(layer, x, routing, routing.experts, kind, {});
+    const decode = await gpuMoe(layer, x, routing, routing.experts, kind, { path: 'decode' });
     const what = `T=${T} k=${k} ${kind}`;
+    compare(decode, ref, layer.D, `${what} decode`);
     compare(gemv, ref, layer.D, `${what} gemv`);
     compare(gemm, ref, layer.D, `${what} gemm`);
     compare(gemv, gemm, layer.D, `${what} gemv vs gemm`, 4e-5, false);
     // Both paths are deterministic: auto must match the chosen one bit for bit.
-    assert.deepEqual(auto, T * k <= MOE_GEMV_MAX_SLOTS ? gemv : gemm, `${what}: auto took the wrong path`);
+    assert.deepEqual(auto, T === 1 ? decode : T * k <= MOE_GEMV_MAX_SLOTS ? gemv : gemm, `${what}: auto took the wrong path`);
   }
   layer.free();
   assert.ok(worst < 2e-5, `worst relative error ${worst}`);

@@ -77,10 +77,15 @@ const block = (m: number, lines: string[]): string =>
   `${m === 0 ? '{' : `if (${m}u < rows) {`}\n${lines.map((l) => `        ${l}`).join('\n')}\n      }`;
 
 /**
- * The shared kernel. `wts` are the weight names (read with <w>_at2 / <w>_at at the same index), `rowBase(m)` the
- * WGSL expression of input row m's first element, `epilogue` runs for row m, column nn with the sums in v_<w>.
+ * The shared kernel (also moe-decode.ts's gate/up, with its own `lookup`). `wts` are the weight names (read with
+ * <w>_at2 / <w>_at at the same index), `rowBase(m)` the WGSL expression of input row m's first element, `epilogue`
+ * runs for row m, column nn with the sums in v_<w>.
  */
-function gemvCode(o: { header: string; decls: string; wts: string[]; K: string; N: string; rowBase: (m: string) => string; epilogue: string }): string {
+export function gemvCode(o: {
+  header: string; decls: string; wts: string[]; K: string; N: string; rowBase: (m: string) => string; epilogue: string;
+  /** The start of main that defines e, r0, rows and inf.z (the column block); default: the permutation's tile lookup. */
+  lookup?: string;
+}): string {
   const accs = o.wts.map((w) => rep(ROWS, (m) => `  var acc_${w}${m} = 0.0;`)).join('\n');
   const fma2 = (m: number): string => block(m, [`let i0 = xb${m} + ka;`, `let i1 = xb${m} + kb;`,
     ...o.wts.map((w) => `acc_${w}${m} += xin[i0] * ${w}a.x + xin[i0 + 1u] * ${w}a.y + xin[i1] * ${w}b.x + xin[i1 + 1u] * ${w}b.y;`)]);
@@ -110,7 +115,7 @@ ${o.wts.map((w) => `var<workgroup> red2_${w}: array<f32, ${8 * PAD}>;`).join('\n
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-${groupedTileLookup('nCb')}
+${o.lookup ?? groupedTileLookup('nCb')}
   let K = ${o.K};
   let N = ${o.N};
   let col = li / TPC;

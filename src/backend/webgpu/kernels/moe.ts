@@ -1,19 +1,23 @@
 /**
- * Routed MoE experts on the GPU in six dispatches per token chunk, with no per-expert host loop and no readback:
+ * Routed MoE experts on the GPU in four dispatches per token chunk (six past 256 slots, two for one token), with no
+ * per-expert host loop and no readback:
  *
  *   out[t] = Σ_j gates[t, j] · FFN_{experts[t, j]}(x[t]),  FFN(x) = down(act(gate·x + gb) ⊙ (up·x + ub)) + db
  *
  * — the same function as `runExperts` / `gatedFfn` of src/moe/experts.ts with `gatedActivation` of
  * src/backend/cpu/activations.ts. Pipeline (MegaBlocks / vLLM fused_moe layout):
- *   1-3. moe-permute.ts   count slots per expert, prefix sums, stable order of the T·k slots by expert, tile map
- *   4.   grouped-gemm.ts  gate/up GEMM per (tile of ≤ 32 rows of one expert) × 64 columns of F, x rows gathered
+ *   1.   moe-permute.ts   count slots per expert, prefix sums, stable order of the T·k slots by expert, tile map
+ *                         (one dispatch up to 256 slots, three above)
+ *   2.   grouped-gemm.ts  gate/up GEMM per (tile of ≤ 32 rows of one expert) × 64 columns of F, x rows gathered
  *                         while loading, activation fused → h [sorted rows, F]
- *   5.   grouped-gemm.ts  down GEMM → y [slot, D] at each slot's original index
- *   6.   moe-combine.ts   out[t] = Σ_j gates[t, j] · y[t·k + j] in j order
- * With f16 or bf16 weights on a device with subgroup matrices, 4-5 take the tensor-core kernels of coop-gemm.ts (same tiles).
- * Decode: a chunk of at most MOE_GEMV_MAX_SLOTS = 64 slots (T·k) takes grouped-gemv.ts for 4-5 instead (tiles of
- * ≤ 8 rows, K split over a workgroup's threads, (tiles × N/4) workgroups; why 64: see that file). `opts.path`
- * forces one path ('gemv' | 'gemm' | 'coop'; tests); all compute the same function (coop on f16 weights with f16-rounded inputs).
+ *   3.   grouped-gemm.ts  down GEMM → y [slot, D] at each slot's original index
+ *   4.   moe-combine.ts   out[t] = Σ_j gates[t, j] · y[t·k + j] in j order
+ * With f16 or bf16 weights on a device with subgroup matrices, 2-3 take the tensor-core kernels of coop-gemm.ts (same tiles).
+ * Small batches: a chunk of at most MOE_GEMV_MAX_SLOTS = 64 slots (T·k) takes grouped-gemv.ts instead
+ * for 2-3 (tiles of ≤ 8 rows, K split over a workgroup's threads, (tiles × N/4) workgroups; why 64: see that file). Decode,
+ * a chunk of one token, skips the permutation and fuses down with the combine: two dispatches (moe-decode.ts).
+ * `opts.path` forces one path ('decode' | 'gemv' | 'gemm' | 'coop'; tests); all compute the same function (coop on
+ * f16 weights with f16-rounded inputs).
  * Everything is deterministic (no float atomics). Expert ids outside [0, E) contribute nothing (zero-computation
  * experts); a token whose slots are all out of range gets a zero row.
  *
@@ -33,16 +37,18 @@ import { groupedDownGpu, groupedGateUpGpu, MOE_TILE_M, type GatedActivationSpec,
 import { moeCombineGpu } from './moe-combine.js';
 import { coopDownGpu, coopExpertsFit, coopGateUpGpu, type CoopTile } from './coop-gemm.js';
 import { groupedDownGemvGpu, groupedGateUpGemvGpu, MOE_GEMV_MAX_SLOTS, MOE_GEMV_TILE_M } from './grouped-gemv.js';
+import { moeDecodeDownCombineGpu, moeDecodeGateUpGpu } from './moe-decode.js';
 
 export type { GatedActivationSpec } from './grouped-gemm.js';
 
 export interface MoeExpertsOptions {
   /**
-   * 'auto' (default): GEMV path for chunks of ≤ MOE_GEMV_MAX_SLOTS slots, tiled GEMM above (on tensor cores when the
-   * weights are f16 or bf16 and the device has subgroup matrices: coop-gemm.ts); or force one ('gemm': the f32 tiled kernels
+   * 'auto' (default): the one-token kernels of moe-decode.ts for a chunk of one token, the GEMV path for chunks of
+   * ≤ MOE_GEMV_MAX_SLOTS slots, tiled GEMM above (on tensor cores when the weights are f16 or bf16 and the device has
+   * subgroup matrices: coop-gemm.ts); or force one ('decode': one token per chunk, 'gemm': the f32 tiled kernels
    * even where tensor cores could be used, 'coop': the tensor-core kernels, which must fit).
    */
-  path?: 'auto' | 'gemv' | 'gemm' | 'coop';
+  path?: 'auto' | 'decode' | 'gemv' | 'gemm' | 'coop';
   /** The tensor-core kernels' tile (default: defaultCoopTile of the adapter's fragment); for benchmarks. */
   coopTile?: CoopTile;
 }
@@ -71,12 +77,13 @@ function checkSet(ctx: GpuContext, set: GpuExpertSet): void {
 }
 
 /**
- * The expert kernels a chunk of n slots takes: 'gemv' (grouped-gemv.ts), 'coop' (tensor cores, coop-gemm.ts) or
- * 'gemm' (grouped-gemm.ts), as described at the top of this file.
+ * The expert kernels a chunk of T tokens × k slots takes: 'decode' (moe-decode.ts), 'gemv' (grouped-gemv.ts),
+ * 'coop' (tensor cores, coop-gemm.ts) or 'gemm' (grouped-gemm.ts), as described at the top of this file.
  */
-export function moeExpertKernel(ctx: GpuContext, set: GpuExpertSet, n: number, path: MoeExpertsOptions['path'] = 'auto'): 'gemv' | 'coop' | 'gemm' {
+export function moeExpertKernel(ctx: GpuContext, set: GpuExpertSet, T: number, k: number, path: MoeExpertsOptions['path'] = 'auto'): 'decode' | 'gemv' | 'coop' | 'gemm' {
   if (path !== 'auto') return path;
-  if (n <= MOE_GEMV_MAX_SLOTS) return 'gemv';
+  if (T === 1) return 'decode';
+  if (T * k <= MOE_GEMV_MAX_SLOTS) return 'gemv';
   return coopExpertsFit(ctx, set) ? 'coop' : 'gemm';
 }
 
@@ -101,11 +108,18 @@ export function moeExpertsGpu(
 
   // Tokens per chunk: h [chunk·k, F] and y [chunk·k, D] must each fit one storage binding. Half the limit, because
   // the buffer pool rounds sizes up (by < 16 MiB above 64 MiB) and a binding is always the whole buffer.
-  const chunk = Math.max(1, Math.min(T, Math.floor(ctx.maxBinding / 2 / (4 * k * Math.max(F, D)))));
+  const chunk = opts.path === 'decode' ? 1 : Math.max(1, Math.min(T, Math.floor(ctx.maxBinding / 2 / (4 * k * Math.max(F, D)))));
   for (let t0 = 0; t0 < T; t0 += chunk) {
     const Tc = Math.min(chunk, T - t0);
     const n = Tc * k;
-    const kernel = moeExpertKernel(ctx, set, n, opts.path);
+    const kernel = moeExpertKernel(ctx, set, Tc, k, opts.path);
+    if (kernel === 'decode') {
+      const h = ctx.tensor([k, F]);
+      moeDecodeGateUpGpu(ctx, x, experts, t0 * k, k, set, act, h);
+      moeDecodeDownCombineGpu(ctx, h, experts, gates, t0 * k, k, set, result, t0);
+      ctx.release(h);
+      continue;
+    }
     const gemv = kernel === 'gemv';
     const coop = kernel === 'coop';
     const pm = moePermuteGpu(ctx, experts, t0 * k, n, E, gemv ? MOE_GEMV_TILE_M : MOE_TILE_M);
