@@ -43,6 +43,7 @@
  *   node dist/bench/gpu-moe-layer.js --out FILE        (results elsewhere, e.g. under $OUT on the device machine)
  *   node dist/bench/gpu-moe-layer.js --no-tensor-cores  (f16 and bf16 layers on the f32 tiled kernels even with subgroup matrices)
  *   node dist/bench/gpu-moe-layer.js --coop-tile 64x2   (the tensor-core tile: 64x2 or 128x1; default per fragment)
+ *   node dist/bench/gpu-moe-layer.js --moe-path gemv    (force the expert kernels: decode | gemv | gemm | coop)
  *   node dist/bench/gpu-moe-layer.js --quick           (tiny shapes, T = 1, 8, 64; ~1 min on lavapipe; no results file)
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -91,6 +92,11 @@ const ALL_DTYPES: Dtype[] = ['bf16', 'f16'];
 const coopTileArg = arg('--coop-tile');
 const COOP_TILE = coopTileArg === undefined ? undefined : COOP_TILES.find((t) => `${t.bn}x${t.sgm}` === coopTileArg);
 if (coopTileArg !== undefined && !COOP_TILE) throw new Error(`--coop-tile: ${coopTileArg} is not one of ${COOP_TILES.map((t) => `${t.bn}x${t.sgm}`).join(', ')}`);
+/** --moe-path decode|gemv|gemm|coop: force moeExpertsGpu's expert kernels (default: its own choice per T). */
+const MOE_PATHS = ['decode', 'gemv', 'gemm', 'coop'] as const;
+const moePathArg = arg('--moe-path');
+const MOE_PATH = MOE_PATHS.find((p) => p === moePathArg);
+if (moePathArg !== undefined && !MOE_PATH) throw new Error(`--moe-path: ${moePathArg} is not one of ${MOE_PATHS.join(', ')}`);
 const shapeSel = list('--shapes');
 const tokenSel = list('--tokens');
 const dtypeSel = list('--dtypes');
@@ -329,7 +335,7 @@ function forward(ctx: GpuContext, l: Layer, x: GpuTensor, T: number): void {
   const sh = l.shape;
   const logits = linear(ctx, x, T, sh.D, l.router);
   const { experts, gates } = routeGpu(ctx, logits, T, sh.E, sh.k, routerSpec(sh));
-  const out = moeExpertsGpu(ctx, x, T, experts, gates, sh.k, l.set, { kind: 'silu' }, undefined, { coopTile: COOP_TILE });
+  const out = moeExpertsGpu(ctx, x, T, experts, gates, sh.k, l.set, { kind: 'silu' }, undefined, { coopTile: COOP_TILE, path: MOE_PATH });
   ctx.release(logits, experts, gates, out);
 }
 
@@ -377,7 +383,7 @@ async function runCase(ctx: GpuContext, l: Layer, T: number, baseline: Baseline 
       fractionOfH100Copy: gbps / H100_COPY_GBPS,
       adapter: ctx.adapterName,
       copyGBps,
-      expertKernel: moeExpertKernel(ctx, l.set, T, sh.k),
+      expertKernel: moeExpertKernel(ctx, l.set, T, sh.k, MOE_PATH),
       coopTile: ctx.subgroupMatrix ? (({ bn, sgm }) => `${bn}x${sgm}`)(COOP_TILE ?? defaultCoopTile(ctx.subgroupMatrix)) : undefined,
     };
   } finally {

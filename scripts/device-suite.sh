@@ -6,6 +6,8 @@
 #   decode   bench/gpu-decode (WebGPU vs the CPU backend)                                 → $OUT/gpu-decode.json
 #   tiles    bf16 and f16 layers at T = 512, 4096 on each tensor-core tile and on the f32 tiles → $OUT/gpu-moe-tiles-*.json
 #            (which tile should be the default; `moe` already ran the default one)
+#   t1       T = 1 and 8 layers with the expert kernels forced to decode (moe-decode.ts) and to the GEMV path, to check
+#            that 'auto' picks the faster at one token                                  → $OUT/gpu-moe-t1-*.json
 #   host     bench/gpu-host: the host cost of a decode step on this machine's CPU (Dawn's null backend), the
 #            ceiling on decode tok/s that no GPU lifts (read it beside `decode`)            → $OUT/gpu-host.json
 # e.g. run(command="bash scripts/device-suite.sh tests moe", carry=[".gl"], timeout_s=600), then copy the JSON files
@@ -31,9 +33,14 @@ for step in "$@"; do
         bash scripts/device-run.sh dist/bench/gpu-moe-layer.js --baseline "$BASELINE" --dtypes bf16,f16 --tokens 512,4096 $v \
           --out "$OUT/gpu-moe-tiles-$name.json" || status=1
       done ;;
+    t1)
+      for p in decode gemv; do
+        bash scripts/device-run.sh dist/bench/gpu-moe-layer.js --baseline "$BASELINE" --tokens 1,8 --moe-path $p \
+          --out "$OUT/gpu-moe-t1-$p.json" || status=1
+      done ;;
     host)
       bash scripts/device-run.sh dist/bench/gpu-host.js --out "$OUT/gpu-host.json" || status=1 ;;
-    *) echo "device-suite: unknown step '$step' (tests, moe, decode, tiles, host)" >&2; exit 2 ;;
+    *) echo "device-suite: unknown step '$step' (tests, moe, decode, tiles, t1, host)" >&2; exit 2 ;;
   esac
 done
 exit $status

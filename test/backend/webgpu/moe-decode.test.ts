@@ -4,8 +4,9 @@
  * CPU `runExperts` of src/moe/experts.ts on the same weights, routings and activations.
  *
  * Covered: k ∈ {1, 2, 8, 16} × E ∈ {1, 8, 64, 128} × weight dtype (f32, f16, bf16; f16 / bf16 compared against the
- * CPU on the same rounded values) × activation, biases on and off; F odd (down rows of f16 / bf16 weights start
- * mid-word on every other row, a leading or trailing single per row) and F > 256 (several two-pair steps per lane);
+ * CPU on the same rounded values) × activation, biases on and off; F odd (one slot at a time; down rows of f16 /
+ * bf16 weights start mid-word on every other row, a leading or trailing single per row), F even (valid slots in
+ * pairs; k odd leaves a single; a pair with one invalid slot) and F > 256 (several two-pair steps per lane);
  * D not a multiple of the 4 columns of a workgroup; T = 5 tokens run one at a time (slotBase > 0, rows of out
  * written in place); repeated experts within the token; expert ids outside [0, E) (they contribute nothing, a token
  * with none valid gets a zero row); and the kernels called by hand on a chunk mid-routing.
@@ -79,6 +80,25 @@ test('decode path: long rows (F = 259 > 2 · 128), odd D, repeated experts, a ba
     await runCase(layer, routingOf(1, 6, 8, seed++, (_t, j) => j % 2), 'gelu', seed++, `repeats ${dtype}`);
     await runCase(layer, routingOf(5, 6, 3, seed++), 'gpt_oss', seed++, `T=5 one token at a time ${dtype}`);
     layer.free();
+  }
+});
+
+test('decode path, even F (valid slots in pairs, two rows per loop): k odd and even, a pair with one invalid slot', async () => {
+  let seed = 800;
+  for (const dtype of ['f32', 'f16', 'bf16'] as const) {
+    for (const F of [2, 130, 300]) {
+      const layer = makeLayer(ctx, 8, 66, F, dtype, { gate: F !== 2, up: true, down: true }, seed++);
+      for (const k of [3, 8]) await runCase(layer, routingOf(2, 8, k, seed++), 'silu', seed++, `F=${F} ${dtype} k=${k}`);
+      // Slots 0,1 form a pair; slot 1 out of range: the pair falls back to one-by-one.
+      const routing = routingOf(1, 8, 4, seed++);
+      const bad = Int32Array.from(routing.experts);
+      bad[1] = -1;
+      const refRouting: Routing = { ...routing, gates: Float32Array.from(routing.gates, (g, s) => (s === 1 ? 0 : g)) };
+      const x = rand(layer.D, seededUniform(seed++), 1);
+      const ref = cpuMoe(x, refRouting, layer, { act: 'gelu' });
+      worst = Math.max(worst, checkMoeOutput(await decodeMoe(layer, x, routing, bad, 'gelu'), ref, layer.D, `F=${F} ${dtype} half-invalid pair`, 2e-5));
+      layer.free();
+    }
   }
 });
 

@@ -7,7 +7,9 @@
  *                 e_j straight from the routing (k × ⌈F / 4⌉ workgroups).
  *   down+combine  out[t, d] = Σ_j g_j · (h[j] · down[e_j, d]ᵀ + db[e_j, d]) — one workgroup per 4 output columns,
  *                 64 lanes per column striding over F; each lane accumulates g_j · (its partial dot with slot j)
- *                 over all slots, one tree reduction per column at the end, then the gated biases.
+ *                 over all slots, one tree reduction per column at the end, then the gated biases. Slots go in
+ *                 pairs (two rows' loads in flight per step: this grid has only D / 4 workgroups, k times fewer
+ *                 than a per-slot GEMV, so each thread must keep more loads going).
  *
  * Why: at decode the permutation (moe-permute.ts) sorts k slots that one token's top-k already made distinct, and
  * the separate down / combine dispatches pass y through memory; each dispatch costs the host several µs through
@@ -59,6 +61,57 @@ function gateUpCodeUncached(gdt: GpuWeightDType, udt: GpuWeightDType): string {
 }
 
 function downCombineCodeUncached(ddt: GpuWeightDType): string {
+  // One slot's dot product over this lane's share of the row, two pairs per step (the scheme of grouped-gemv.ts:
+  // pairs start on a u32 word, so a row starting mid-word (odd F) begins with one single element, and a trailing
+  // single goes to the last lane).
+  const one = `fn dotRow(wb: u32, hb: u32, K: u32, t: u32) -> f32 {
+  let a = wb & 1u;
+  let np = (K - a) / 2u;
+  var s = 0.0;
+  var q = t;
+  while (q + TPC < np) {
+    let ka = a + 2u * q;
+    let kb = ka + 2u * TPC;
+    let wa = wd_at2(wb + ka);
+    let wc = wd_at2(wb + kb);
+    s += h[hb + ka] * wa.x + h[hb + ka + 1u] * wa.y + h[hb + kb] * wc.x + h[hb + kb + 1u] * wc.y;
+    q += 2u * TPC;
+  }
+  if (q < np) {
+    let ka = a + 2u * q;
+    let wa = wd_at2(wb + ka);
+    s += h[hb + ka] * wa.x + h[hb + ka + 1u] * wa.y;
+  }
+  if (t == 0u && a == 1u) { s += h[hb] * wd_at(wb); }
+  if (t == TPC - 1u && ((K - a) & 1u) == 1u) { s += h[hb + K - 1u] * wd_at(wb + K - 1u); }
+  return s;
+}`;
+  // Two slots' dot products at once (even F: both rows start on a word), four weight loads in flight per step.
+  const two = `fn dotRows2(wb0: u32, hb0: u32, wb1: u32, hb1: u32, K: u32, t: u32) -> vec2<f32> {
+  let np = K / 2u;
+  var s0 = 0.0;
+  var s1 = 0.0;
+  var q = t;
+  while (q + TPC < np) {
+    let ka = 2u * q;
+    let kb = ka + 2u * TPC;
+    let w0a = wd_at2(wb0 + ka);
+    let w0b = wd_at2(wb0 + kb);
+    let w1a = wd_at2(wb1 + ka);
+    let w1b = wd_at2(wb1 + kb);
+    s0 += h[hb0 + ka] * w0a.x + h[hb0 + ka + 1u] * w0a.y + h[hb0 + kb] * w0b.x + h[hb0 + kb + 1u] * w0b.y;
+    s1 += h[hb1 + ka] * w1a.x + h[hb1 + ka + 1u] * w1a.y + h[hb1 + kb] * w1b.x + h[hb1 + kb + 1u] * w1b.y;
+    q += 2u * TPC;
+  }
+  if (q < np) {
+    let ka = 2u * q;
+    let w0a = wd_at2(wb0 + ka);
+    let w1a = wd_at2(wb1 + ka);
+    s0 += h[hb0 + ka] * w0a.x + h[hb0 + ka + 1u] * w0a.y;
+    s1 += h[hb1 + ka] * w1a.x + h[hb1 + ka + 1u] * w1a.y;
+  }
+  return vec2<f32>(s0, s1);
+}`;
   return `// one-token MoE down projection fused with the gated combine: ${ddt} weight
 const TPC = ${TPC}u;
 const NC = ${NC}u;
@@ -73,6 +126,10 @@ ${weightBinding(4, 'wd', ddt)}
 ${weightReader('wd', ddt)}
 var<workgroup> red: array<f32, ${NC * TPC}>;
 
+${one}
+
+${two}
+
 @compute @workgroup_size(${NC * TPC})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let N = p.D;
@@ -80,35 +137,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let col = li / TPC;
   let t = li % TPC;
   let n = (wid.y * p.gx + wid.x) * NC + col;
+  let sb = p.slotBase;
   var acc = 0.0;
   if (n < N) {
-    for (var j = 0u; j < p.k; j++) {
-      let e = experts[p.slotBase + j];
-      if (e >= p.E) { continue; }
-      let wb = (e * N + n) * K;
-      let hb = j * K;
-      // Pairs start on a u32 word (f16 / bf16 storage): a row starting mid-word begins with one single element,
-      // and a trailing single goes to the last lane — the scheme of grouped-gemv.ts.
-      let a = wb & 1u;
-      let np = (K - a) / 2u;
-      var s = 0.0;
-      var q = t;
-      while (q + TPC < np) {
-        let ka = a + 2u * q;
-        let kb = ka + 2u * TPC;
-        let wa = wd_at2(wb + ka);
-        let wc = wd_at2(wb + kb);
-        s += h[hb + ka] * wa.x + h[hb + ka + 1u] * wa.y + h[hb + kb] * wc.x + h[hb + kb + 1u] * wc.y;
-        q += 2u * TPC;
+    // Slots in pairs: two valid slots of an even-F layer share one loop (more loads in flight); otherwise one by one.
+    // Every branch depends only on the routing, the same for the whole workgroup.
+    for (var j = 0u; j < p.k; j += 2u) {
+      let e0 = experts[sb + j];
+      var e1 = 0xffffffffu;
+      if (j + 1u < p.k) { e1 = experts[sb + j + 1u]; }
+      let v0 = e0 < p.E;
+      let v1 = e1 < p.E;
+      if (v0 && v1 && (K & 1u) == 0u) {
+        let s = dotRows2((e0 * N + n) * K, j * K, (e1 * N + n) * K, (j + 1u) * K, K, t);
+        acc += gates[sb + j] * s.x + gates[sb + j + 1u] * s.y;
+      } else {
+        if (v0) { acc += gates[sb + j] * dotRow((e0 * N + n) * K, j * K, K, t); }
+        if (v1) { acc += gates[sb + j + 1u] * dotRow((e1 * N + n) * K, (j + 1u) * K, K, t); }
       }
-      if (q < np) {
-        let ka = a + 2u * q;
-        let wa = wd_at2(wb + ka);
-        s += h[hb + ka] * wa.x + h[hb + ka + 1u] * wa.y;
-      }
-      if (t == 0u && a == 1u) { s += h[hb] * wd_at(wb); }
-      if (t == TPC - 1u && ((K - a) & 1u) == 1u) { s += h[hb + K - 1u] * wd_at(wb + K - 1u); }
-      acc += gates[p.slotBase + j] * s;
     }
   }
   red[li] = acc;
@@ -121,8 +167,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var v = red[li];
     if (p.hasDb != 0u) {
       for (var j = 0u; j < p.k; j++) {
-        let e = experts[p.slotBase + j];
-        if (e < p.E) { v += gates[p.slotBase + j] * db[e * N + n]; }
+        let e = experts[sb + j];
+        if (e < p.E) { v += gates[sb + j] * db[e * N + n]; }
       }
     }
     out[p.outRow * N + n] = v;
