@@ -124,18 +124,38 @@ ${f16Arrays ? f16ArrayBinding(3, 'wd') : weightBinding(3, 'wd', ddt)}
 ${f16Arrays ? '' : weightReader('wd', ddt)}`;
 }
 
+/** Row tiles per launch group of groupedTileLookup's order. */
+const LAUNCH_GROUP = 16;
+
 /**
  * The start of main: linear workgroup index → (tile, column block of the p.<nb> blocks per tile), made uniform
  * through `info` (past the grid or the actual tile count perm[0]: return), then the tile's expert e, first sorted
  * row r0 and row count rows.
+ *
+ * Launch order (workgroups start roughly in linear order): groups of ${LAUNCH_GROUP} consecutive row tiles sweep the
+ * column blocks together — within a group, tile fastest, then column block. A column block of an expert's weights
+ * is then read from memory about once per group instead of once per tile, and the group's input rows stay in L2
+ * across the column blocks (at T = 4096, Mixtral's 117 MB experts would otherwise be re-read by each of their ~32
+ * row tiles; the swizzle of Triton's matmul tutorial). Any order computes the same result; this one is not yet
+ * measured on a GPU with HBM (NOTES.md).
  */
 export function groupedTileLookup(nb: string): string {
   return `  if (li == 0u) {
     let lin = wid.x + wid.y * p.gx;
-    let tile = lin / p.${nb};
     var ok = 0u;
-    if (lin < p.total) { if (tile < perm[0]) { ok = 1u; } }
-    info = vec4<u32>(ok, tile, lin % p.${nb}, 0u);
+    var tile = 0u;
+    var cb = 0u;
+    if (lin < p.total) {
+      let nbk = p.${nb};
+      let span = ${LAUNCH_GROUP}u * nbk;
+      let first = (lin / span) * ${LAUNCH_GROUP}u;
+      let gs = min(${LAUNCH_GROUP}u, p.total / nbk - first);
+      let within = lin % span;
+      tile = first + within % gs;
+      cb = within / gs;
+      if (tile < perm[0]) { ok = 1u; }
+    }
+    info = vec4<u32>(ok, tile, cb, 0u);
   }
   let inf = workgroupUniformLoad(&info);
   if (inf.x == 0u) { return; }

@@ -33,8 +33,8 @@
  * both would exceed WebGPU's 16 KiB default). The activation is inlined once (one output per epilogue thread),
  * and the activation kind and bias presence are uniforms, as in grouped-gemm.ts.
  *
- * Grid: the permutation's tile upper bound × ⌈N / 4⌉, tile-major (neighbouring workgroups share a tile's input
- * rows), folded into a 2-D grid; workgroups past the actual tile count (perm[0], made uniform with
+ * Grid: the permutation's tile upper bound × ⌈N / 4⌉ in groupedTileLookup's launch order (groups of row tiles sweep
+ * the column blocks together), folded into a 2-D grid; workgroups past the actual tile count (perm[0], made uniform with
  * workgroupUniformLoad) return at once — the tile count is not known on the host.
  *
  * When to use it (moe.ts): for n = T·k ≤ MOE_GEMV_MAX_SLOTS = 64 slots. Both paths read a touched expert's
