@@ -16,7 +16,7 @@
 # and checks that .gl/ plus dist/ (the two paths to carry) stay under the 64 MiB carry limit.
 #   .gl/dist.tar.xz           the built JavaScript
 #   .gl/shared.tar.xz         ../shared/fixtures/hf and ../shared/baselines (they do not travel otherwise)
-# On the device, with carry [".gl"]: `bash scripts/device-suite.sh tests moe`, then `… decode tiles t1 host` (or device-run.sh for one script).
+# On the device, with carry [".gl"]: `bash scripts/device-suite.sh tests moe`, then `… decode t1 host`, then `… tiles` (or device-run.sh for one script).
 #
 # Options (environment): REFRESH_DEBS=1 downloads the .debs again; SKIP_NODE=1 keeps an existing .gl/node.xz.
 set -euo pipefail
@@ -98,4 +98,4 @@ if [ "$TOTAL" -ge "$LIMIT" ]; then
   echo "device-pack: the working tree + .gl exceed the 64 MiB limit" >&2
   exit 1
 fi
-echo 'carry: [".gl"]; device commands (≤ 10 min each): bash scripts/device-suite.sh tests moe, then decode tiles t1 host'
+echo 'carry: [".gl"]; device commands (≤ 10 min each): bash scripts/device-suite.sh tests moe; … decode t1 host; … tiles'
