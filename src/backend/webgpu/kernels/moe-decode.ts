@@ -24,7 +24,8 @@ import type { GpuContext, GpuTensor } from '../context.js';
 import { Params } from '../context.js';
 import type { GpuWeightDType } from '../weights.js';
 import { cdiv, grid2d, memoCode, weightBinding, weightReader } from '../wgsl.js';
-import { ACT_CODE, groupedGateUpDecls, groupedGateUpEpilogue, type GatedActivationSpec, type GroupedExperts } from './grouped-gemm.js';
+import { groupedGateUpDecls, groupedGateUpEpilogue, runGroupedGateUp, type GatedActivationSpec, type GroupedExperts } from './grouped-gemm.js';
+import type { MoePermutation } from './moe-permute.js';
 import { gemvCode } from './grouped-gemv.js';
 
 /** Output columns per workgroup (both kernels) and lanes per column of the down kernel. */
@@ -189,15 +190,10 @@ export function moeDecodeGateUpGpu(
 ): void {
   if (slotBase % k !== 0) throw new Error(`moeDecodeGateUpGpu: slotBase ${slotBase} is not a token's first slot (k = ${k})`);
   if (h.buffer.size < k * set.F * 4) throw new Error(`moeDecodeGateUpGpu: h holds fewer than ${k}×${set.F} values`);
-  const nb = cdiv(set.F, NC);
-  const total = k * nb;
-  const [gx, gy] = grid2d(total);
-  const params = new Params().u32(set.D).u32(set.F).u32(k).u32(slotBase).u32(0).u32(0).u32(nb).u32(total).u32(gx).u32(set.E)
-    .u32(ACT_CODE[act.kind]).u32(set.gateBias ? 1 : 0).u32(set.upBias ? 1 : 0).f32(act.alpha ?? 1.702).f32(act.limit ?? 7.0);
-  const dummy = set.gateBias && set.upBias ? undefined : ctx.tensor([4]);
-  const bindings = [x, experts, set.gate.buffer, set.up.buffer, set.gateBias?.buffer ?? dummy!, set.upBias?.buffer ?? dummy!, h];
-  ctx.run(gateUpCode(set.gate.dtype, set.up.dtype), params, bindings, [gx, gy]);
-  ctx.release(dummy);
+  // The routing stands where the permutation usually is: k tiles (the slots), no offsets, tiles or order sections
+  // (SLOT_LOOKUP reads the expert ids at slotBase + tile); the kernel's own P field after gx is E.
+  const slotsAsTiles: MoePermutation = { perm: experts, offBase: 0, tilesBase: 0, orderBase: 0, maxTiles: k, nSlots: k, slotBase, bm: 1 };
+  runGroupedGateUp(ctx, { code: gateUpCode(set.gate.dtype, set.up.dtype), cols: NC, loop: [set.E] }, x, slotsAsTiles, k, set, act, h);
 }
 
 /** out[outRow, D] = Σ_j gates[slotBase + j] · (h[j] · down[e_j]ᵀ + db[e_j]) over the token's valid slots (overwrites). */
