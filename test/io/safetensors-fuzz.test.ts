@@ -506,7 +506,7 @@ test('fuzz: mutated safetensors files either open cleanly or fail with a Safeten
   for (const k of [...byteKinds, ...jsonKinds]) assert.ok(stats.has(k), `mutator ${k} never ran alone`);
   const missed = REASONS.filter((k) => !errors.has(k));
   assert.deepEqual(missed, [], 'every validation rule should be hit by some mutated file');
-  assert.ok(ms < 10_000, `fuzzing took ${ms} ms`);
+  // No assertion on `ms`: wall time is not a test property (it only reports with FUZZ_VERBOSE).
   if (process.env['FUZZ_VERBOSE']) {
     console.log(ms, 'ms', Object.fromEntries(stats));
     console.log(Object.fromEntries([...errors].sort((a, b) => b[1] - a[1])));
