@@ -63,7 +63,7 @@ function checkLayersPresent(L: number, names: ReadonlySet<string>): void {
   }
   for (let i = 0; i < L; i++) {
     if (!present.has(i)) {
-      throw new UserError(`config.json: num_hidden_layers=${L}, but the checkpoint has no tensors for layer ${i} (model.layers.${i}.*; it holds ${present.size} layer${present.size === 1 ? '' : 's'})`);
+      throw new UserError(`config.json: num_hidden_layers=${L}, but the checkpoint is missing layer ${i} (no model.layers.${i}.* tensors; it holds ${present.size} layer${present.size === 1 ? '' : 's'})`);
     }
   }
 }
