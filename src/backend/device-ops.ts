@@ -109,6 +109,8 @@ export interface DeviceOps<H, W, X> {
    */
   addNorm(h: H, a: H, rows: number, width: number, s: number, norm: { kind: 'rms' | 'layer'; w: W; b?: W; eps: number }): H;
   scale(x: H, n: number, s: number): void;
+  /** x[i] = min(max(x[i], -limit), limit) for i < n, in place (OLMoE's clip_qkv). */
+  clamp(x: H, n: number, limit: number): void;
   /** g = act(g) ⊙ u, in place. */
   gatedAct(g: H, u: H, n: number, act: ActivationSpec): void;
   /** dst[r, dstFrom + c] = src[⌊r / srcRowDiv⌋, srcFrom + c] for r < rows, c < count. */

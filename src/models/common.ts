@@ -23,19 +23,28 @@ export class ConfigReader {
     if (!Number.isInteger(v) || v < 0) throw new UserError(`config.json ${key} must be a non-negative integer, got ${v}`);
     return v;
   }
+  /** A JSON boolean (the string "false" is an error, not true). */
   bool(key: string, fallback: boolean): boolean {
     const v = this.cfg[key];
-    return v === undefined || v === null ? fallback : Boolean(v);
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'boolean') throw new UserError(`config.json: ${key} must be true or false (a JSON boolean), got ${JSON.stringify(v)}`);
+    return v;
   }
   str(key: string, fallback: string): string {
     const v = this.cfg[key];
-    return typeof v === 'string' ? v : fallback;
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'string') throw new UserError(`config.json: ${key} must be a string, got ${JSON.stringify(v)}`);
+    return v;
   }
+  /** A non-negative integer or a list of them (token ids, layer indices); anything else is an error naming the key. */
   ids(key: string): number[] {
     const v = this.cfg[key];
-    if (typeof v === 'number') return [v];
-    if (Array.isArray(v)) return v.filter((x): x is number => typeof x === 'number');
-    return [];
+    if (v === undefined || v === null) return [];
+    const list: unknown[] = Array.isArray(v) ? v : [v];
+    for (const x of list) {
+      if (typeof x !== 'number' || !Number.isInteger(x) || x < 0) throw new UserError(`config.json: ${key} must be a non-negative integer or a list of them, got ${JSON.stringify(v)}`);
+    }
+    return list as number[];
   }
 }
 
@@ -65,6 +74,7 @@ export function gqaAttention(c: ConfigReader, i: number, over: Partial<GqaAttent
     rope: ropeSpecFromConfig(c.cfg, Math.floor(hd * partial)),
     slidingWindow: null,
     sinks: false,
+    clipQkv: null,
     ...over,
   };
 }

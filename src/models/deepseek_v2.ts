@@ -11,6 +11,53 @@ import type { FfnSpec, MlaAttentionSpec, ModelSpec } from './spec.js';
 import type { RouterSpec } from '../moe/routers/router.js';
 import type { Config } from '../io/checkpoint.js';
 import { ropeSpecFromConfig } from '../nn/rope.js';
+import { UserError } from '../util/errors.js';
+import { LIMITS, onlyValue, type ArchConfig, type ConfigCheck, type ConfigSchema } from './config-schema.js';
+import { COMMON_KEYS, expertsKey, ropeCheck } from './config-keys.js';
+
+/** Keys the DeepSeek modeling files share (modeling_deepseek_v2.py / _v3.py; docs/config-audit.md). */
+export const DEEPSEEK_KEYS: ConfigSchema = {
+  ...COMMON_KEYS,
+  q_lora_rank: { type: 'int', min: 1, max: LIMITS.width },
+  kv_lora_rank: { type: 'int', required: true, min: 1, max: LIMITS.width },
+  qk_nope_head_dim: { type: 'int', required: true, min: 1, max: LIMITS.headDim },
+  qk_rope_head_dim: { type: 'int', required: true, min: 2, max: LIMITS.headDim },
+  v_head_dim: { type: 'int', required: true, min: 1, max: LIMITS.headDim },
+  n_routed_experts: expertsKey('n_routed_experts', false),
+  num_experts_per_tok: { type: 'int', min: 1, max: { key: 'n_routed_experts' } },
+  n_shared_experts: { type: 'int', min: 0, max: LIMITS.experts },
+  moe_intermediate_size: { type: 'int', min: 1, max: LIMITS.width },
+  first_k_dense_replace: { type: 'int', min: 0, max: { key: 'num_hidden_layers' } },
+  n_group: { type: 'int', min: 1, max: { key: 'n_routed_experts' } },
+  topk_group: { type: 'int', min: 1, max: { key: 'n_group' } },
+  routed_scaling_factor: { type: 'number', gt: 0 },
+  norm_topk_prob: { type: 'bool' },
+  attention_bias: { type: 'bool', default: false },
+  mlp_bias: onlyValue('bool', false),
+  // Tensor-parallel slicing of the original checkpoint code; transformers' forward ignores it.
+  pretraining_tp: { type: 'ignored' },
+};
+
+/** MLA and DeepSeekMoE geometry: an even rope part, experts in equal groups, a top-k when there are experts. */
+export const deepseekCheck: ConfigCheck = (_cfg, value) => {
+  const dr = value('qk_rope_head_dim')!;
+  if (dr % 2 !== 0) throw new UserError(`config.json: qk_rope_head_dim must be even, got ${dr}`);
+  const E = value('n_routed_experts');
+  if (E === undefined) return;
+  if (value('num_experts_per_tok') === undefined) throw new UserError('config.json: num_experts_per_tok is required when n_routed_experts is set');
+  const g = value('n_group') ?? 1;
+  if (E % g !== 0) throw new UserError(`config.json: n_routed_experts=${E} must be a multiple of n_group=${g}`);
+};
+
+/** The keys modeling_deepseek_v2.py reads. */
+export const deepseekV2Config: ArchConfig = {
+  schema: {
+    ...DEEPSEEK_KEYS,
+    moe_layer_freq: { type: 'int', min: 1, max: { key: 'num_hidden_layers' } },
+    topk_method: { type: 'string', oneOf: ['greedy', 'group_limited_greedy'] },
+  },
+  checks: [ropeCheck(), deepseekCheck],
+};
 
 const yarnMscale = (factor: number, m: number): number => (factor <= 1 ? 1 : 0.1 * m * Math.log(factor) + 1);
 
@@ -76,7 +123,7 @@ export function deepseekV2Spec(cfg: Config, names: ReadonlySet<string>): ModelSp
   const c = new ConfigReader(cfg, 'deepseek_v2');
   const method = c.str('topk_method', 'greedy');
   if (method !== 'greedy' && method !== 'group_limited_greedy') {
-    throw new Error(`deepseek_v2: unsupported topk_method ${JSON.stringify(method)} (greedy, group_limited_greedy)`);
+    throw new UserError(`deepseek_v2: unsupported topk_method ${JSON.stringify(method)} (greedy, group_limited_greedy)`);
   }
   const router: RouterSpec = {
     kind: 'group-limited-greedy',

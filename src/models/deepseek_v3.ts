@@ -10,6 +10,22 @@ import { deepseekFfn, mlaAttention } from './deepseek_v2.js';
 import type { ModelSpec } from './spec.js';
 import type { RouterSpec } from '../moe/routers/router.js';
 import type { Config } from '../io/checkpoint.js';
+import { DEEPSEEK_KEYS, deepseekCheck } from './deepseek_v2.js';
+import type { ArchConfig } from './config-schema.js';
+import { ropeCheck } from './config-keys.js';
+
+/** The keys modeling_deepseek_v3.py reads (docs/config-audit.md). */
+export const deepseekV3Config: ArchConfig = {
+  schema: {
+    ...DEEPSEEK_KEYS,
+    rope_interleave: { type: 'bool', default: true },
+    // DeepseekV3 routes with noaux_tc only (sigmoid scores, e_score_correction_bias); the key is informational.
+    topk_method: { type: 'string', oneOf: ['noaux_tc'] },
+    // Multi-token-prediction layers are not part of the causal LM.
+    num_nextn_predict_layers: { type: 'int', min: 0, max: 64 },
+  },
+  checks: [ropeCheck(), deepseekCheck],
+};
 
 export function deepseekV3Spec(cfg: Config, names: ReadonlySet<string>): ModelSpec {
   const c = new ConfigReader(cfg, 'deepseek_v3');

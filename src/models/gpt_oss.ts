@@ -10,6 +10,25 @@ import { ConfigReader, baseSpec, gqaAttention, layerPrefix, range, standardLayer
 import type { ModelSpec } from './spec.js';
 import type { Config } from '../io/checkpoint.js';
 import { UserError } from '../util/errors.js';
+import type { ArchConfig } from './config-schema.js';
+import { COMMON_KEYS, SLIDING_WINDOW, expertsKey, gqaHeadsCheck, ropeCheck, topKKey } from './config-keys.js';
+
+/** The keys modeling_gpt_oss.py reads (docs/config-audit.md). */
+export const gptOssConfig: ArchConfig = {
+  schema: {
+    ...COMMON_KEYS,
+    // GptOssExperts hard-code their clamped SwiGLU; hidden_act is never read.
+    hidden_act: { type: 'ignored' },
+    num_local_experts: expertsKey('num_local_experts'),
+    num_experts_per_tok: topKKey('num_local_experts'),
+    attention_bias: { type: 'bool', default: true },
+    sliding_window: SLIDING_WINDOW,
+    layer_types: { type: 'string-list', oneOf: ['sliding_attention', 'full_attention'], length: { key: 'num_hidden_layers' } },
+    swiglu_limit: { type: 'number', gt: 0 },
+    swiglu_alpha: { type: 'number', gt: 0 },
+  },
+  checks: [gqaHeadsCheck, ropeCheck()],
+};
 
 export function gptOssSpec(cfg: Config, names: ReadonlySet<string>): ModelSpec {
   const c = new ConfigReader(cfg, 'gpt_oss');

@@ -6,6 +6,23 @@
 import { ConfigReader, baseSpec, gqaAttention, layerPrefix, range, standardLayer } from './common.js';
 import type { ModelSpec } from './spec.js';
 import type { Config } from '../io/checkpoint.js';
+import type { ArchConfig } from './config-schema.js';
+import { COMMON_KEYS, expertsKey, gqaHeadsCheck, ropeCheck, topKKey } from './config-keys.js';
+
+/** The keys modeling_granitemoe.py reads (docs/config-audit.md). */
+export const granitemoeConfig: ArchConfig = {
+  schema: {
+    ...COMMON_KEYS,
+    num_local_experts: expertsKey('num_local_experts'),
+    num_experts_per_tok: topKKey('num_local_experts'),
+    attention_bias: { type: 'bool', default: false },
+    attention_multiplier: { type: 'number', required: true, gt: 0 },
+    embedding_multiplier: { type: 'number', gt: 0 },
+    residual_multiplier: { type: 'number', gt: 0 },
+    logits_scaling: { type: 'number', gt: 0 },
+  },
+  checks: [gqaHeadsCheck, ropeCheck()],
+};
 
 export function granitemoeSpec(cfg: Config, _names: ReadonlySet<string>): ModelSpec {
   const c = new ConfigReader(cfg, 'granitemoe');

@@ -6,6 +6,21 @@
 import { ConfigReader, baseSpec, detectExperts, gqaAttention, layerPrefix, range, standardLayer } from './common.js';
 import type { ModelSpec } from './spec.js';
 import type { Config } from '../io/checkpoint.js';
+import type { ArchConfig } from './config-schema.js';
+import { COMMON_KEYS, SLIDING_WINDOW, expertsKey, gqaHeadsCheck, ropeCheck, topKKey } from './config-keys.js';
+
+/** The keys modeling_mixtral.py reads (docs/config-audit.md). */
+export const mixtralConfig: ArchConfig = {
+  schema: {
+    ...COMMON_KEYS,
+    num_local_experts: expertsKey('num_local_experts'),
+    num_experts_per_tok: topKKey('num_local_experts'),
+    sliding_window: SLIDING_WINDOW,
+    // Multiplies the router input by uniform noise in training only.
+    router_jitter_noise: { type: 'number', min: 0 },
+  },
+  checks: [gqaHeadsCheck, ropeCheck()],
+};
 
 export function mixtralSpec(cfg: Config, names: ReadonlySet<string>): ModelSpec {
   const c = new ConfigReader(cfg, 'mixtral');
@@ -14,7 +29,7 @@ export function mixtralSpec(cfg: Config, names: ReadonlySet<string>): ModelSpec 
     const p = layerPrefix(i);
     const perExpert = names.has(`${p}.block_sparse_moe.gate.weight`);
     const moePrefix = perExpert ? `${p}.block_sparse_moe` : `${p}.mlp`;
-    return standardLayer(c, i, gqaAttention(c, i, { slidingWindow: window || null }), {
+    return standardLayer(c, i, gqaAttention(c, i, { slidingWindow: window }), {
       kind: 'moe',
       numExperts: c.int('num_local_experts'),
       topK: c.int('num_experts_per_tok'),

@@ -10,6 +10,25 @@ import { ConfigReader, baseSpec, detectExperts, gqaAttention, layerPrefix, range
 import type { LayerSpec, ModelSpec, NormSpec } from './spec.js';
 import type { Config } from '../io/checkpoint.js';
 import { UserError } from '../util/errors.js';
+import { onlyValue, type ArchConfig } from './config-schema.js';
+import { COMMON_KEYS, SLIDING_WINDOW, expertsKey, gqaHeadsCheck, ropeCheck } from './config-keys.js';
+
+/** The keys modeling_phimoe.py reads (docs/config-audit.md). */
+export const phimoeConfig: ArchConfig = {
+  schema: {
+    ...COMMON_KEYS,
+    num_local_experts: expertsKey('num_local_experts'),
+    num_experts_per_tok: onlyValue('int', 2, 'sparsemixer routing is top-2 only'),
+    attention_bias: { type: 'bool', default: false },
+    lm_head_bias: { type: 'bool', default: false },
+    sliding_window: SLIDING_WINDOW,
+    // Used at inference too: sparsemixer masks scores within 2·jitter of the maximum.
+    router_jitter_noise: { type: 'number', min: 0 },
+    // Multiplies the MoE input by uniform noise in training only.
+    input_jitter_noise: { type: 'number', min: 0 },
+  },
+  checks: [gqaHeadsCheck, ropeCheck(['default', 'longrope'])],
+};
 
 export function phimoeSpec(cfg: Config, names: ReadonlySet<string>): ModelSpec {
   const c = new ConfigReader(cfg, 'phimoe');
@@ -23,7 +42,7 @@ export function phimoeSpec(cfg: Config, names: ReadonlySet<string>): ModelSpec {
   const rp = (cfg['rope_parameters'] ?? cfg['rope_scaling'] ?? {}) as Record<string, unknown>;
   const layers = range(c.int('num_hidden_layers')).map((i): LayerSpec => {
     const p = layerPrefix(i);
-    const attention = gqaAttention(c, i, { qkvBias: bias, oBias: bias, slidingWindow: window || null });
+    const attention = gqaAttention(c, i, { qkvBias: bias, oBias: bias, slidingWindow: window });
     if (attention.rope.type === 'longrope') {
       // PhimoeRotaryEmbedding (transformers v5) scales cos/sin by short_mscale / long_mscale (picked per call from
       // max(position_ids) + 1 vs original_max_position_embeddings) instead of the generic longrope factor, and its

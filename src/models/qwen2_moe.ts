@@ -3,9 +3,22 @@
  * renormalisation by default, plus one shared expert whose output is scaled by sigmoid(x · w_shared_gate).
  */
 import { ConfigReader, baseSpec, gqaAttention, layerPrefix, range, standardLayer } from './common.js';
-import { qwenMoeFfn } from './qwen3_moe.js';
+import { QWEN_MOE_KEYS, qwenMoeFfn, qwenTopKCheck } from './qwen3_moe.js';
+import type { ArchConfig } from './config-schema.js';
+import { gqaHeadsCheck, ropeCheck } from './config-keys.js';
+import { LIMITS } from './config-schema.js';
 import type { ModelSpec } from './spec.js';
 import type { Config } from '../io/checkpoint.js';
+
+/** The keys modeling_qwen2_moe.py reads (docs/config-audit.md). */
+export const qwen2MoeConfig: ArchConfig = {
+  schema: {
+    ...QWEN_MOE_KEYS,
+    shared_expert_intermediate_size: { type: 'int', min: 0, max: LIMITS.width },
+    qkv_bias: { type: 'bool', default: true },
+  },
+  checks: [gqaHeadsCheck, ropeCheck(), qwenTopKCheck],
+};
 
 export function qwen2MoeSpec(cfg: Config, names: ReadonlySet<string>): ModelSpec {
   const c = new ConfigReader(cfg, 'qwen2_moe');

@@ -30,6 +30,11 @@ export interface GqaAttentionSpec {
   rope: RopeSpec;
   slidingWindow: number | null;
   sinks: boolean;
+  /**
+   * OLMoE `clip_qkv`: q and k (after their q/k norm) and v are clamped to [-clipQkv, clipQkv] before RoPE, as
+   * transformers' OlmoeAttention does. null = no clamp.
+   */
+  clipQkv?: number | null;
 }
 
 export interface MlaAttentionSpec {

@@ -21,6 +21,30 @@ import type { RouterSpec } from '../moe/routers/router.js';
 import type { ExpertKind } from '../moe/routers/trainable.js';
 import { parseRouterSpec, zooExtraExperts } from '../moe/routers/zoo.js';
 import { UserError } from '../util/errors.js';
+import { LIMITS, type ArchConfig } from './config-schema.js';
+import { gqaHeadsCheck, ropeCheck } from './config-keys.js';
+import { QWEN_MOE_KEYS, topKCheckOf } from './qwen3_moe.js';
+
+const stdTopK = topKCheckOf(['num_experts']);
+
+/** Switchyard's own keys on top of the Qwen3-MoE ones (sliding windows apply to every layer here). */
+export const switchyardMoeConfig: ArchConfig = {
+  schema: {
+    ...QWEN_MOE_KEYS,
+    num_experts: { type: 'int', required: true, min: 1, max: LIMITS.experts },
+    use_sliding_window: { type: 'bool', default: false },
+    sliding_window: { type: 'int', min: 1, max: LIMITS.positions },
+    layer_types: { type: 'ignored' },
+    attention_bias: { type: 'bool', default: false },
+    qk_norm: { type: 'bool', default: true },
+    n_shared_experts: { type: 'int', min: 0, max: LIMITS.experts },
+    router: { type: 'object' },
+    extra_experts: { type: 'ignored' },
+  },
+  // Zoo routers pick a variable number of experts (extras included) and check their own options; the plain
+  // softmax top-k needs k ≤ num_experts.
+  checks: [gqaHeadsCheck, ropeCheck(), (cfg, value) => { if (cfg['router'] === undefined || cfg['router'] === null) stdTopK(cfg, value); }],
+};
 
 const KINDS: readonly string[] = ['zero', 'copy', 'constant'];
 

@@ -4,6 +4,7 @@
  * output projection. Written once over the op interface (src/backend/device-ops.ts): the CPU and WebGPU backends run
  * this same code. On a backend that `fusesProjections` (WebGPU), q, k and v are one stacked projection whose output
  * goes through `qkvToCache` (q/k norm, RoPE, KV cache write in one op) — two dispatches where there were seven.
+ * `clipQkv` (OLMoE) clamps q and k after a whole-projection norm, and v, before RoPE: one `clamp` op per tensor.
  */
 import type { WeightSource } from '../io/weight-source.js';
 import type { GqaAttentionSpec } from '../models/spec.js';
@@ -25,6 +26,10 @@ export class GqaAttention<H, W> implements AttentionModule<H> {
 
   constructor(private readonly ops: DeviceOps<H, W, unknown>, private readonly spec: GqaAttentionSpec, private readonly D: number,
     ck: WeightSource, maxPositions: number, keepBf16: boolean) {
+    if (spec.clipQkv != null && spec.qkNorm === 'head') {
+      // The per-head norm is fused with RoPE, so there is no point between them to clamp at; no architecture asks.
+      throw new Error(`${spec.prefix}: clipQkv with a per-head q/k norm is not implemented`);
+    }
     const w = loadGqaWeights(spec, D, ck, keepBf16);
     const vec = (a: Float32Array | undefined, name: string): W | undefined => (a ? ops.vector(a, `${spec.prefix}.${name}`) : undefined);
     const bias = (b: typeof w.qb): W | undefined => (b ? ops.vector(b.data as Float32Array, b.name) : undefined);
@@ -55,9 +60,12 @@ export class GqaAttention<H, W> implements AttentionModule<H> {
     const eps = this.spec.qkNormEps;
     const perHead = this.spec.qkNorm === 'head' && this.qNorm && this.kNorm ? { q: this.qNorm, k: this.kNorm, eps } : undefined;
     const half = this.rope.invFreq.length;
+    const clip = this.spec.clipQkv;
     let q: H;
     if (this.qkv) {
       const qkv = o.linear(x, S, D, this.qkv, this.qkvb);
+      // Without a q/k norm, clamping the stacked projection clamps q, k and v.
+      if (clip != null) o.clamp(qkv, S * (Hh + 2 * KVH) * hd, clip);
       q = o.qkvToCache(qkv, S, Hh, KVH, hd, cosSin, half, this.rope.interleaved, cache, perHead);
       o.release(qkv);
     } else {
@@ -70,6 +78,11 @@ export class GqaAttention<H, W> implements AttentionModule<H> {
         const kn = o.rmsNorm(k, S, KVH * hd, this.kNorm, eps);
         o.release(q, k);
         q = qn; k = kn;
+      }
+      if (clip != null) {
+        o.clamp(q, S * Hh * hd, clip);
+        o.clamp(k, S * KVH * hd, clip);
+        o.clamp(v, S * KVH * hd, clip);
       }
       o.qkNormRope(q, k, S, Hh, KVH, hd, cosSin, half, this.rope.interleaved, perHead);
       cache.append(k, v, S);

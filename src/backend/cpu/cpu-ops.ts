@@ -112,6 +112,14 @@ export class CpuOps implements DeviceOps<H, Weight, CpuExpertSet> {
     return norm.kind === 'rms' ? this.rmsNorm(h, rows, width, norm.w, norm.eps) : this.layerNorm(h, rows, width, norm.w, norm.b, norm.eps);
   }
   scale(x: H, n: number, s: number): void { for (let i = 0; i < n; i++) x[i]! *= s; }
+  clamp(x: H, n: number, limit: number): void {
+    const lo = -limit;
+    for (let i = 0; i < n; i++) {
+      const v = x[i]!;
+      if (v > limit) x[i] = limit;
+      else if (v < lo) x[i] = lo;
+    }
+  }
   gatedAct(g: H, u: H, n: number, act: ActivationSpec): void {
     gatedActivation(act.kind, g.subarray(0, n), u.subarray(0, n), gptOssOpts(act));
   }

@@ -9,7 +9,7 @@ import { GpuContext, type GpuTensor } from './context.js';
 import { uploadF32, uploadStacked, uploadWeight, type GpuWeight } from './weights.js';
 import { linear } from './kernels/matmul.js';
 import { addNorm, rmsNorm, layerNorm } from './kernels/norm.js';
-import { addScaled, addSigmoidGated, scaleInPlace, gatedAct, embed, copyCols } from './kernels/elementwise.js';
+import { addScaled, addSigmoidGated, scaleInPlace, clampInPlace, gatedAct, embed, copyCols } from './kernels/elementwise.js';
 import { applyRopeGpu } from './kernels/rope.js';
 import { qkNormRopeGpu, qkvToCacheGpu, QK_NORM_ROPE_MAX_HD } from './kernels/qk-norm-rope.js';
 import { attentionGpu } from './kernels/attention.js';
@@ -121,6 +121,7 @@ export class WebGpuOps implements DeviceOps<GpuTensor, GpuWeight, GpuExpertSet> 
     return addNorm(this.ctx, norm.kind, h, a, s, rows, norm.w, norm.b, norm.eps, undefined, width);
   }
   scale(x: GpuTensor, n: number, s: number): void { scaleInPlace(this.ctx, x, n, s); }
+  clamp(x: GpuTensor, n: number, limit: number): void { clampInPlace(this.ctx, x, n, limit); }
   gatedAct(g: GpuTensor, u: GpuTensor, n: number, act: ActivationSpec): void { gatedAct(this.ctx, g, u, n, act.kind, act.alpha, act.limit); }
   copyCols(src: GpuTensor, srcWidth: number, srcFrom: number, dst: GpuTensor, dstWidth: number, dstFrom: number, count: number, rows: number, srcRowDiv = 1): void {
     copyCols(this.ctx, src, srcWidth, srcFrom, dst, dstWidth, dstFrom, count, rows, srcRowDiv);

@@ -11,6 +11,7 @@ import { rope } from '../autograd/ops/rope.js';
 import { attention } from '../autograd/ops/attention.js';
 import { ropeTable, type RopeTable } from '../../nn/rope.js';
 import type { ParamStore } from './params.js';
+import { UserError } from '../../util/errors.js';
 
 export class TrainableGqaAttention {
   readonly q: Var; readonly k: Var; readonly v: Var; readonly o: Var;
@@ -21,6 +22,8 @@ export class TrainableGqaAttention {
 
   constructor(readonly spec: GqaAttentionSpec, D: number, store: ParamStore, maxPositions: number) {
     const { prefix: p, numHeads: H, numKvHeads: KVH, headDim: hd } = spec;
+    // The clamp has zero gradient outside the limit; training through it is not implemented (inference only).
+    if (spec.clipQkv != null) throw new UserError('config.json: clip_qkv is not supported for training (inference only); remove it or set it to null');
     this.q = store.param(`${p}.q_proj.weight`, [H * hd, D], 'matrix');
     this.k = store.param(`${p}.k_proj.weight`, [KVH * hd, D], 'matrix');
     this.v = store.param(`${p}.v_proj.weight`, [KVH * hd, D], 'matrix');

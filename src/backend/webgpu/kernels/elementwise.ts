@@ -87,6 +87,21 @@ export function scaleInPlace(ctx: GpuContext, x: GpuTensor, n: number, s: number
   ctx.run(SCALE, new Params().u32(n).f32(s), [x], grid(n));
 }
 
+const CLAMP = `struct P { n: u32, limit: f32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+${MAIN}
+  if (i >= p.n) { return; }
+  x[i] = clamp(x[i], -p.limit, p.limit);
+}`;
+
+/** x[i] = clamp(x[i], -limit, limit) for i < n, in place (OLMoE's clip_qkv). */
+export function clampInPlace(ctx: GpuContext, x: GpuTensor, n: number, limit: number): void {
+  needs(x, n, 'x', 'clampInPlace');
+  if (n === 0) return;
+  ctx.run(CLAMP, new Params().u32(n).f32(limit), [x], grid(n));
+}
+
 export type GatedActKind = 'silu' | 'gelu' | 'gpt_oss';
 
 const ACT: Record<GatedActKind, string> = {
