@@ -61,7 +61,7 @@ test('readConfig: JSON that is not an object', () => {
 test('readConfig: config.json that is a folder', () => {
   const d = folder({});
   mkdirSync(join(d, 'config.json'));
-  userError(() => readConfig(d), /cannot read .*config\.json: EISDIR/);
+  userError(() => readConfig(d), /config\.json is not a regular file \(a folder\)/);
 });
 
 test('readConfig: a valid config', () => {
