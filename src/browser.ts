@@ -20,7 +20,7 @@ import { UserError } from './util/errors.js';
 
 export { GpuContext, Params, type GpuTensor, type GpuContextOptions } from './backend/webgpu/context.js';
 export { GpuCausalLM } from './models/gpu-causal-lm.js';
-export { generateAsync, type GenerateOptions } from './infer/generate.js';
+export { generateAsync, GenerationError, type GenerateOptions } from './infer/generate.js';
 export { MemoryCheckpoint } from './io/memory-checkpoint.js';
 export { specFor, supportedModelTypes } from './models/registry.js';
 export type { Config, WeightOptions, WeightSource } from './io/weight-source.js';

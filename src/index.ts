@@ -19,7 +19,7 @@ export type { DeviceOps } from './backend/device-ops.js';
 export { CpuOps } from './backend/cpu/cpu-ops.js';
 export { WebGpuOps, type WebGpuOpsOptions } from './backend/webgpu/webgpu-ops.js';
 export { GpuContext } from './backend/webgpu/context.js';
-export { generate, generateAsync, type GenerateOptions } from './infer/generate.js';
+export { generate, generateAsync, GenerationError, type GenerateOptions } from './infer/generate.js';
 export { traceTokens, type RoutingTrace } from './analyze/routing-trace.js';
 export { buildRoutingReport, routingReportHtml, type RoutingReport } from './analyze/routing-report.js';
 export { UserError } from './util/errors.js';

@@ -6,6 +6,9 @@
  */
 import type { CausalLM } from '../models/causal-lm.js';
 import { Sampler, type SamplingOptions } from './sampling.js';
+import { checkGenerateOptions, checkLogitsRow, checkPrompts } from './generation-checks.js';
+
+export { GenerationError } from './generation-checks.js';
 
 export interface GenerateOptions extends SamplingOptions {
   maxNewTokens: number;
@@ -13,6 +16,12 @@ export interface GenerateOptions extends SamplingOptions {
   stopTokens?: readonly number[];
   /** Called with (sequence index, token) as soon as each token is chosen. */
   onToken?: (b: number, token: number) => void;
+  /**
+   * Allow prompt length + maxNewTokens beyond the model's max_position_embeddings (default false: that is a
+   * GenerationError before anything runs). Positions past the trained range are computed the same way as inside it
+   * (RoPE angles per position, KV cache grown on demand), as transformers does; output quality is then unknown.
+   */
+  allowLonger?: boolean;
 }
 
 /** A forward step the generation loop asks for: ids [B·S] continuing the cache. */
@@ -27,9 +36,7 @@ interface Step {
  */
 function* generationSteps(prompts: readonly (readonly number[])[], V: number, opts: GenerateOptions): Generator<Step, number[][], Float32Array> {
   const B = prompts.length;
-  const P = prompts[0]?.length ?? 0;
-  if (B === 0 || P === 0) throw new Error('generate: need at least one non-empty prompt');
-  if (prompts.some((p) => p.length !== P)) throw new Error('generate: prompts must have equal lengths');
+  const P = prompts[0]!.length; // checked by checkPrompts before the loop starts
   const sampler = new Sampler(opts);
   const stop = new Set(opts.stopTokens ?? []);
   const out = prompts.map((p) => [...p]);
@@ -39,7 +46,9 @@ function* generationSteps(prompts: readonly (readonly number[])[], V: number, op
     const S = logits.length / (B * V);
     const next: number[] = [];
     for (let b = 0; b < B; b++) {
-      const tok = sampler.next(logits, (b * S + S - 1) * V, V);
+      const at = (b * S + S - 1) * V;
+      checkLogitsRow(logits, at, V, step, P - 1 + step, b, B);
+      const tok = sampler.next(logits, at, V);
       next.push(tok);
       if (!done[b]) {
         out[b]!.push(tok);
@@ -54,7 +63,14 @@ function* generationSteps(prompts: readonly (readonly number[])[], V: number, op
 }
 
 /** prompts: B equal-length token arrays. Returns prompt + generated tokens for each. */
+/** Options and prompts (context length included), checked before the KV cache exists or any forward runs. */
+function checkAll(spec: { readonly vocabSize: number; readonly maxPositions?: number }, prompts: readonly (readonly number[])[], opts: GenerateOptions): void {
+  checkGenerateOptions(opts);
+  checkPrompts(prompts, spec.vocabSize, spec.maxPositions, opts);
+}
+
 export function generate(model: CausalLM, prompts: readonly (readonly number[])[], opts: GenerateOptions): number[][] {
+  checkAll(model.spec, prompts, opts);
   const cache = model.newCache(prompts.length);
   const steps = generationSteps(prompts, model.spec.vocabSize, opts);
   let r = steps.next();
@@ -64,7 +80,8 @@ export function generate(model: CausalLM, prompts: readonly (readonly number[])[
 
 /** A model whose forward resolves asynchronously (the device graph, src/models/device-causal-lm.ts). */
 export interface AsyncStepModel<C> {
-  readonly spec: { readonly vocabSize: number };
+  /** maxPositions: max_position_embeddings (undefined = no limit known; the context length is then unchecked). */
+  readonly spec: { readonly vocabSize: number; readonly maxPositions?: number };
   newCache(batch: number): C;
   /** With `lastOnly`, logits of each sequence's last position only ([B, 1, V]: less to compute and read back). */
   forward(ids: ArrayLike<number>, B: number, cache: C, opts: { lastOnly: boolean }): Promise<{ logits: Float32Array }>;
@@ -72,6 +89,7 @@ export interface AsyncStepModel<C> {
 
 /** `generate` for a device model; the cache is released afterwards when it has a release(). */
 export async function generateAsync<C>(model: AsyncStepModel<C>, prompts: readonly (readonly number[])[], opts: GenerateOptions): Promise<number[][]> {
+  checkAll(model.spec, prompts, opts);
   const cache = model.newCache(prompts.length);
   try {
     const steps = generationSteps(prompts, model.spec.vocabSize, opts);

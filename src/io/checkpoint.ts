@@ -4,10 +4,11 @@
  * conversion live in SafetensorsWeights, shared with the in-memory MemoryCheckpoint; this file adds the Node parts:
  * folder discovery and positioned file reads).
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SafetensorsFile, oneLine } from './safetensors.js';
 import { FileSource } from './file-source.js';
+import { MAX_JSON_BYTES, readTextFile } from './read-file.js';
 import { UserError } from '../util/errors.js';
 import { INDEX_FILE, SafetensorsWeights, WEIGHT_FILE_RE, parseConfig, parseIndex, parseJson, shardNames } from './safetensors-weights.js';
 import type { Config } from './weight-source.js';
@@ -19,12 +20,9 @@ function checkDir(dir: string): void {
   if (!statSync(dir).isDirectory()) throw new UserError(oneLine(`${dir} is not a folder`));
 }
 
+/** A JSON file of the model folder: regular files only, at most MAX_JSON_BYTES (src/io/read-file.ts). */
 function readText(p: string): string {
-  try {
-    return readFileSync(p, 'utf8');
-  } catch (e) {
-    throw new UserError(oneLine(`cannot read ${p}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`));
-  }
+  return readTextFile(p, MAX_JSON_BYTES);
 }
 
 export function readConfig(dir: string): Config {

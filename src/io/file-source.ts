@@ -1,6 +1,7 @@
-import { openSync, readSync, fstatSync, closeSync } from 'node:fs';
+import { readSync, closeSync } from 'node:fs';
 import { type ByteSource, checkRange } from './byte-source.js';
 import { UserError } from '../util/errors.js';
+import { openRegularFile } from './read-file.js';
 
 function code(e: unknown): string {
   return (e as NodeJS.ErrnoException)?.code ?? (e instanceof Error ? e.message : String(e));
@@ -11,21 +12,9 @@ export class FileSource implements ByteSource {
   readonly size: number;
   private fd: number;
   constructor(readonly label: string) {
-    let fd: number;
-    try {
-      fd = openSync(label, 'r');
-    } catch (e) {
-      throw new UserError(`cannot open ${label}: ${code(e)}`);
-    }
-    try {
-      const st = fstatSync(fd);
-      if (!st.isFile()) throw new UserError(`cannot open ${label}: not a regular file`);
-      this.size = st.size;
-    } catch (e) {
-      closeSync(fd);
-      if (e instanceof UserError) throw e;
-      throw new UserError(`cannot open ${label}: ${code(e)}`);
-    }
+    // Regular files only: a FIFO would block the first read forever, a device has no size (src/io/read-file.ts).
+    const { fd, size } = openRegularFile(label);
+    this.size = size;
     this.fd = fd;
   }
   read(offset: number, length: number, into?: Uint8Array): Uint8Array {

@@ -8,7 +8,7 @@
  */
 import { SafetensorsFile, oneLine, type TensorInfo } from './safetensors.js';
 import { UserError } from '../util/errors.js';
-import { bf16ArrayToF32, f16ArrayToF32 } from '../tensor/dtype.js';
+import { bf16ArrayToF32, f16ArrayToF32, firstNonFinite, nonFiniteKind } from '../tensor/dtype.js';
 import { allocWeightData } from '../backend/cpu/weight-store.js';
 import type { Weight, WeightDType } from '../tensor/weight.js';
 import { shapeStr } from '../tensor/tensor.js';
@@ -58,6 +58,17 @@ export function parseIndex(idx: unknown, label: string): Map<string, string> {
 /** The shard file names an index lists, sorted and deduplicated. */
 export function shardNames(weightMap: ReadonlyMap<string, string>): string[] {
   return [...new Set(weightMap.values())].sort();
+}
+
+/**
+ * A weight with a NaN or ±Infinity is refused at load, naming the file, the tensor and the element: one such value
+ * in a router or attention weight makes every logit NaN and greedy decoding emit token 0 forever. The scan runs over
+ * the raw bits just read (integer compares, the data still warm in cache), never a second read of the file.
+ */
+function checkFinite(file: string, name: string, dtype: string, bits: Uint32Array | Uint16Array): void {
+  const d = dtype as 'F32' | 'BF16' | 'F16';
+  const i = firstNonFinite(bits, d);
+  if (i >= 0) throw new UserError(oneLine(`${file}: tensor ${name} has ${nonFiniteKind(bits, d, i)} at element ${i}; the checkpoint is corrupt or was saved after a diverged training step`));
 }
 
 export class SafetensorsWeights implements WeightSource {
@@ -131,9 +142,11 @@ export class SafetensorsWeights implements WeightSource {
       dtype = info.dtype === 'F32' ? 'f32' : 'bf16';
       data = allocWeightData(dtype, count);
       f.readInto(name, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      checkFinite(f.label, name, info.dtype, dtype === 'f32' ? new Uint32Array(data.buffer, data.byteOffset, count) : (data as Uint16Array));
     } else {
       const b = f.bytes(name);
       const raw = new Uint16Array(b.buffer, b.byteOffset, count);
+      checkFinite(f.label, name, info.dtype, raw);
       dtype = 'f32';
       data = allocWeightData('f32', count);
       if (info.dtype === 'F16') f16ArrayToF32(raw, data as Float32Array);

@@ -4,7 +4,7 @@
  * Format: u64 little-endian header length N, N bytes of JSON `{name: {dtype, shape, data_offsets:[b,e]}, __metadata__?}`,
  * then the data section; offsets are relative to the data section. The reader validates everything before
  * any tensor is read: header length bounds, JSON, known dtypes, integral shapes, byte counts matching the shape,
- * offsets inside the file, and no two tensors overlapping. Tensors are read lazily, one at a time.
+ * offsets inside the file, and the tensors covering the data section exactly (no overlap, no gap, no trailing bytes). Tensors are read lazily, one at a time.
  */
 import { type ByteSource } from './byte-source.js';
 import { SAFETENSORS_DTYPE_BYTES } from '../tensor/dtype.js';
@@ -101,6 +101,39 @@ function nm(name: string): string {
   return s.length > 120 ? `${s.slice(0, 120)}…` : s;
 }
 
+/**
+ * The tensors must tile the data section exactly, as the reference implementation (huggingface/safetensors,
+ * `Metadata::validate` + the buffer-length check in `SafeTensors::deserialize`) requires: sorted by
+ * (begin, end), each begins where the previous one ended, the first at 0, and the last ends at the end of the file.
+ * A gap or trailing bytes mean the header and the data disagree (typically a header length off by a few bytes,
+ * which would otherwise read every tensor shifted). Empty tensors count too: they must sit on a boundary.
+ */
+function checkCoverage(src: ByteSource, all: readonly TensorInfo[], dataStart: number, dataSize: number): void {
+  const sorted = [...all].sort((a, b) => a.offset - b.offset || a.byteLength - b.byteLength);
+  let cursor = 0;
+  let prev: TensorInfo | undefined;
+  const range = (t: TensorInfo): string => `[${t.offset - dataStart}, ${t.offset - dataStart + t.byteLength})`;
+  // Overlaps first (over non-empty tensors), so two tensors sharing bytes are reported as such, not as a gap.
+  const nonEmpty = sorted.filter((t) => t.byteLength > 0);
+  for (let i = 1; i < nonEmpty.length; i++) {
+    const p = nonEmpty[i - 1]!;
+    const c = nonEmpty[i]!;
+    if (c.offset < p.offset + p.byteLength) fail(src, `tensors ${nm(p.name)} ${range(p)} and ${nm(c.name)} ${range(c)} overlap`);
+  }
+  for (const t of sorted) {
+    const b = t.offset - dataStart;
+    if (b < cursor) fail(src, `tensors ${nm(prev!.name)} ${range(prev!)} and ${nm(t.name)} ${range(t)} overlap`);
+    if (b > cursor) {
+      fail(src, `data section has a gap: bytes [${cursor}, ${b}) (file offsets ${dataStart + cursor}..${dataStart + b - 1}) belong to no tensor, ${prev ? `between ${nm(prev.name)} and ${nm(t.name)}` : `before ${nm(t.name)}`} (header and data disagree)`);
+    }
+    cursor = b + t.byteLength;
+    prev = t;
+  }
+  if (cursor !== dataSize) {
+    fail(src, `${dataSize - cursor} trailing bytes after the last tensor: the tensors end at byte ${cursor} of the ${dataSize}-byte data section (file offset ${dataStart + cursor}; header length wrong or extra data appended)`);
+  }
+}
+
 function parseHeader(src: ByteSource): { tensors: Map<string, TensorInfo>; metadata: Record<string, string> } {
   const size = src.size;
   if (!Number.isSafeInteger(size) || size < 0) fail(src, `source reports an invalid size ${size}`);
@@ -168,14 +201,7 @@ function parseHeader(src: ByteSource): { tensors: Map<string, TensorInfo>; metad
     if (end > dataSize) fail(src, `tensor ${nm(name)} data_offsets [${b}, ${end}] run past the ${dataSize}-byte data section: truncated or lying header`);
     tensors.set(name, { name, dtype, shape, offset: dataStart + b, byteLength: bytes });
   }
-  const sorted = [...tensors.values()].filter((t) => t.byteLength > 0).sort((a, b) => a.offset - b.offset);
-  for (let i = 1; i < sorted.length; i++) {
-    const p = sorted[i - 1]!;
-    const c = sorted[i]!;
-    if (c.offset < p.offset + p.byteLength) {
-      fail(src, `tensors ${nm(p.name)} [${p.offset - dataStart}, ${p.offset - dataStart + p.byteLength}) and ${nm(c.name)} [${c.offset - dataStart}, ${c.offset - dataStart + c.byteLength}) overlap`);
-    }
-  }
+  checkCoverage(src, [...tensors.values()], dataStart, dataSize);
   return { tensors, metadata };
 }
 

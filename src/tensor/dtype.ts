@@ -98,3 +98,23 @@ export function roundToF16(a: Float32Array): Float32Array {
   for (let i = 0; i < a.length; i++) a[i] = f16ToF32(f32ToF16(Math.max(-65504, Math.min(65504, a[i]!))));
   return a;
 }
+
+/**
+ * Index of the first NaN or ±Infinity among stored values given as raw bits, or -1 when all are finite. Integer
+ * tests on the exponent field (all ones = Inf or NaN): f32 bits 0x7f800000, bf16 0x7f80, f16 0x7c00. Used at load
+ * so that a poisoned weight is named at once instead of turning every logit into NaN (and argmax into token 0).
+ */
+export function firstNonFinite(bits: Uint32Array | Uint16Array, dtype: 'F32' | 'BF16' | 'F16'): number {
+  const mask = dtype === 'F32' ? 0x7f800000 : dtype === 'BF16' ? 0x7f80 : 0x7c00;
+  for (let i = 0; i < bits.length; i++) if ((bits[i]! & mask) === mask) return i;
+  return -1;
+}
+
+/** "a NaN" / "+Infinity" / "-Infinity" for the stored value at `i` (for messages). */
+export function nonFiniteKind(bits: Uint32Array | Uint16Array, dtype: 'F32' | 'BF16' | 'F16', i: number): string {
+  const b = bits[i]!;
+  const mantissa = dtype === 'F32' ? b & 0x7fffff : dtype === 'BF16' ? b & 0x7f : b & 0x3ff;
+  if (mantissa !== 0) return 'a NaN';
+  const negative = dtype === 'F32' ? b >>> 31 : b >>> 15;
+  return negative ? '-Infinity' : '+Infinity';
+}

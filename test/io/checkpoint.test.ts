@@ -61,7 +61,7 @@ test('readConfig: JSON that is not an object', () => {
 test('readConfig: config.json that is a folder', () => {
   const d = folder({});
   mkdirSync(join(d, 'config.json'));
-  userError(() => readConfig(d), /cannot read .*config\.json: EISDIR/);
+  userError(() => readConfig(d), /config\.json is not a regular file \(a folder\)/);
 });
 
 test('readConfig: a valid config', () => {
@@ -239,17 +239,17 @@ function same(got: number, want: number, what: string): void {
 test('weight(): bf16 → f32 widening of known bit patterns', () => {
   const cases: Array<[number, number]> = [
     [0x3f80, 1], [0xbf80, -1], [0x4000, 2], [0x3f00, 0.5], [0x4049, 3.140625], [0x0000, 0], [0x8000, -0],
-    [0x7f80, Infinity], [0xff80, -Infinity], [0x0001, 2 ** -133], [0x8001, -(2 ** -133)], [0x007f, 127 * 2 ** -133],
+    [0x0001, 2 ** -133], [0x8001, -(2 ** -133)], [0x007f, 127 * 2 ** -133],
     [0x0080, 2 ** -126], [0x7f7f, 255 * 2 ** 120], [0x3dcd, 0.10009765625], [0xc2f7, -123.5],
   ];
-  const bits = Uint16Array.from([...cases.map((c) => c[0]), 0x7fc0, 0xffc1]);
+  // (Inf and NaN patterns are refused at load: test/reliability/non-finite.test.ts)
+  const bits = Uint16Array.from(cases.map((c) => c[0]));
   const ck = new Checkpoint(folder({ 'model.safetensors': { w: W([bits.length], bits, 'BF16') } }));
   try {
     const w = ck.weight('w', { shape: [bits.length] });
     assert.equal(w.dtype, 'f32');
     assert.ok(w.data instanceof Float32Array);
     cases.forEach(([b, v], i) => same(w.data[i]!, v, `bf16 0x${b.toString(16)}`));
-    assert.ok(Number.isNaN(w.data[cases.length]!) && Number.isNaN(w.data[cases.length + 1]!), 'NaN patterns stay NaN');
     const kept = ck.weight('w', { keepBf16: true });
     assert.equal(kept.dtype, 'bf16');
     assert.ok(kept.data instanceof Uint16Array);
@@ -262,33 +262,30 @@ test('weight(): bf16 → f32 widening of known bit patterns', () => {
 test('weight(): f16 → f32 for known bit patterns', () => {
   const cases: Array<[number, number]> = [
     [0x3c00, 1], [0xbc00, -1], [0x4000, 2], [0xc000, -2], [0x3800, 0.5], [0x3555, 0.333251953125], [0x0000, 0], [0x8000, -0],
-    [0x7c00, Infinity], [0xfc00, -Infinity], [0x7bff, 65504], [0xfbff, -65504], [0x0001, 2 ** -24], [0x8001, -(2 ** -24)],
+    [0x7bff, 65504], [0xfbff, -65504], [0x0001, 2 ** -24], [0x8001, -(2 ** -24)],
     [0x03ff, 1023 * 2 ** -24], [0x0400, 2 ** -14], [0x4248, 3.140625], [0x57b7, 123.4375],
   ];
-  const bits = Uint16Array.from([...cases.map((c) => c[0]), 0x7e00, 0xfd01]);
+  const bits = Uint16Array.from(cases.map((c) => c[0]));
   const ck = new Checkpoint(folder({ 'model.safetensors': { w: W([bits.length], bits, 'F16') } }));
   try {
     const w = ck.weight('w');
     assert.equal(w.dtype, 'f32');
     cases.forEach(([h, v], i) => same(w.data[i]!, v, `f16 0x${h.toString(16)}`));
-    assert.ok(Number.isNaN(w.data[cases.length]!) && Number.isNaN(w.data[cases.length + 1]!));
   } finally {
     ck.close();
   }
 });
 
-test('weight(): every f16 and bf16 bit pattern widens to the value its definition gives (data at odd file offsets)', () => {
-  const all = Uint16Array.from({ length: 65536 }, (_, i) => i);
-  const ck = new Checkpoint(folder({ 'model.safetensors': { pad: W([3], Uint8Array.of(1, 2, 3), 'U8'), h: W([256, 256], all, 'F16'), b: W([65536], all, 'BF16') } }));
+test('weight(): every finite f16 and bf16 bit pattern widens to the value its definition gives (data at odd file offsets)', () => {
+  // Inf/NaN patterns (exponent all ones) are refused at load (test/reliability/non-finite.test.ts); all the others.
+  const fh = Uint16Array.from({ length: 65536 }, (_, i) => i).filter((i) => (i & 0x7c00) !== 0x7c00); // 63488 = 248 · 256
+  const fb = Uint16Array.from({ length: 65536 }, (_, i) => i).filter((i) => (i & 0x7f80) !== 0x7f80); // 65024
+  const ck = new Checkpoint(folder({ 'model.safetensors': { pad: W([3], Uint8Array.of(1, 2, 3), 'U8'), h: W([248, 256], fh, 'F16'), b: W([fb.length], fb, 'BF16') } }));
   try {
-    const h = ck.weight('h', { shape: [256, 256] }).data;
+    const h = ck.weight('h', { shape: [248, 256] }).data;
     const b = ck.weight('b').data;
-    for (let i = 0; i < 65536; i++) {
-      const hv = f16Value(i);
-      const bv = bf16Value(i);
-      if (!(Number.isNaN(hv) ? Number.isNaN(h[i]!) : Object.is(h[i]!, hv))) assert.fail(`f16 0x${i.toString(16)}: ${h[i]} vs ${hv}`);
-      if (!(Number.isNaN(bv) ? Number.isNaN(b[i]!) : Object.is(b[i]!, bv))) assert.fail(`bf16 0x${i.toString(16)}: ${b[i]} vs ${bv}`);
-    }
+    fh.forEach((p, i) => { if (!Object.is(h[i]!, f16Value(p))) assert.fail(`f16 0x${p.toString(16)}: ${h[i]} vs ${f16Value(p)}`); });
+    fb.forEach((p, i) => { if (!Object.is(b[i]!, bf16Value(p))) assert.fail(`bf16 0x${p.toString(16)}: ${b[i]} vs ${bf16Value(p)}`); });
   } finally {
     ck.close();
   }
@@ -296,7 +293,7 @@ test('weight(): every f16 and bf16 bit pattern widens to the value its definitio
 
 test('weight(): F32 bytes come through unchanged, including odd data offsets in the file', () => {
   // a 1-byte tensor first puts the F32 data at an offset that is not a multiple of 4 within the data section
-  const vals = Float32Array.of(1.5, -0, 3.4028234663852886e38, 1e-45, -Infinity);
+  const vals = Float32Array.of(1.5, -0, 3.4028234663852886e38, 1e-45, -3.4028234663852886e38);
   const ck = new Checkpoint(folder({ 'model.safetensors': { pad: W([1], Uint8Array.of(9), 'U8'), w: W([5], vals), e: W([0, 4], new Float32Array(0)) } }));
   try {
     const w = ck.weight('w');

@@ -165,9 +165,11 @@ test('empty tensors (a zero dimension) and a file with no tensors', () => {
   const empty = open(encodeSafetensors({}));
   assert.equal(empty.tensors.size, 0);
   assert.deepEqual(empty.metadata, {});
-  // hand-written: zero-length tensors may share an offset with each other and with a real tensor
-  const g = open(rawJson({ a: T('F32', [0], 4, 4), b: T('F32', [0], 4, 4), c: T('F32', [2], 0, 8) }, 8));
-  assert.equal(g.tensors.size, 3);
+  // hand-written: zero-length tensors may share an offset with each other and with a real tensor's boundary
+  const g = open(rawJson({ a: T('F32', [0], 8, 8), b: T('F32', [0], 8, 8), z: T('F32', [0], 0, 0), c: T('F32', [2], 0, 8) }, 8));
+  assert.equal(g.tensors.size, 4);
+  // but not inside another tensor's bytes (the reference implementation rejects that too)
+  rejects(rawJson({ a: T('F32', [0], 4, 4), c: T('F32', [2], 0, 8) }, 8), /tensors c \[0, 8\) and a \[4, 4\) overlap/);
 });
 
 test('metadata round trip (string → string, unicode, empty), absent metadata is {}', () => {
@@ -326,8 +328,8 @@ test('rule: no two tensors overlap', () => {
   rejects(rawJson({ a: T('F32', [1], 4, 8), b: T('F32', [1], 4, 8) }, 8), /overlap/); // identical ranges
   rejects(rawJson({ big: T('U8', [16], 0, 16), small: T('U8', [2], 6, 8) }, 16), /tensors big .* and small .* overlap/); // nested
   rejects(rawJson({ z: T('U8', [1], 7, 8), a: T('U8', [8], 0, 8) }, 8), /tensors a .* and z .* overlap/); // order in header irrelevant
-  // touching is fine, and so are gaps
-  const ok = open(rawJson({ a: T('U8', [4], 0, 4), b: T('U8', [4], 4, 8), c: T('U8', [1], 10, 11) }, 12));
+  // touching is fine (gaps are not: test/reliability/safetensors-coverage.test.ts)
+  const ok = open(rawJson({ a: T('U8', [4], 0, 4), b: T('U8', [4], 4, 8), c: T('U8', [1], 8, 9) }, 9));
   assert.equal(ok.tensors.size, 3);
 });
 
@@ -357,7 +359,7 @@ test('deeply nested values anywhere in the header are SafetensorsErrors, not sta
 });
 
 test('duplicate keys: the last entry wins and the result is still validated', () => {
-  const f = open(raw('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"U8","shape":[2],"data_offsets":[4,6]}}', 8));
+  const f = open(raw('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"U8","shape":[2],"data_offsets":[0,2]}}', 2));
   assert.equal(f.info('w').dtype, 'U8');
   rejects(raw('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"w":{"dtype":"U8","shape":[2],"data_offsets":[7,9]}}', 8), /run past/);
 });

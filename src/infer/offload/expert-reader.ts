@@ -9,7 +9,8 @@
  * `read(e, rd)` may hand the byte-range reads that land directly in final storage (F32, and BF16 kept as bf16) to
  * `rd` (the expert cache queues them on its reader thread); widened and transposed data is always read here.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { readJsonFile } from '../../io/read-file.js';
 import { join } from 'node:path';
 import { SafetensorsFile, type TensorInfo } from '../../io/safetensors.js';
 import { FileSource } from '../../io/file-source.js';
@@ -41,7 +42,7 @@ export class TensorFiles {
     const index = join(dir, 'model.safetensors.index.json');
     let names: string[];
     if (existsSync(index)) {
-      const wm = (JSON.parse(readFileSync(index, 'utf8')) as { weight_map?: Record<string, string> }).weight_map ?? {};
+      const wm = ((readJsonFile(index) ?? {}) as { weight_map?: Record<string, string> }).weight_map ?? {};
       names = [...new Set(Object.values(wm))].sort();
     } else {
       names = readdirSync(dir).filter((f) => /^model(-\d+-of-\d+)?\.safetensors$/.test(f)).sort();
